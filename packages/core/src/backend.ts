@@ -1,0 +1,151 @@
+import * as tf from '@tensorflow/tfjs';
+import { SbmError, describeValue } from './errors';
+
+export type BackendKind = 'node' | 'browser';
+
+export interface BackendCapabilities {
+  /** Every gradient kernel that sbm's models need is registered (full training steps run). */
+  training: boolean;
+  /** Runs on WebGPU. */
+  webgpu: boolean;
+  /** float32 textures / buffers are exact (false on some WebGL devices that fall back to float16). */
+  float32: boolean;
+  /** Worker threads the backend computes with (1 for single-threaded backends). */
+  threads: number;
+}
+
+/** Where checkpoints live: a tf.io handler per location (directory path in Node, IndexedDB key in the browser). */
+export interface CheckpointStorage {
+  /** A tf.io handler that saves to / loads from `location`. */
+  handler(location: string): tf.io.IOHandler;
+  /** Whether something is stored at `location`. */
+  exists(location: string): Promise<boolean>;
+  /** Raw file / blob access for side files (config JSON, optimizer state). Writes are atomic. */
+  writeFile(location: string, name: string, data: Uint8Array | string): Promise<void>;
+  readFile(location: string, name: string): Promise<Uint8Array>;
+}
+
+/** Image output: an RGBA or grayscale byte image → PNG at `location`. */
+export interface ImageOutput {
+  encodePng(pixels: Uint8Array, width: number, height: number, channels: 1 | 3 | 4): Promise<Uint8Array> | Uint8Array;
+  writePng?(location: string, pixels: Uint8Array, width: number, height: number, channels: 1 | 3 | 4): Promise<void>;
+}
+
+/** A ready tfjs backend with what sbm needs to know about it. */
+export interface Backend {
+  /** sbm's name for it: 'tensorflow', 'webgpu', 'webgl', 'wasm', 'cpu'. */
+  readonly name: string;
+  /** The tfjs backend name that is active ('tensorflow', 'webgpu', 'wasm', 'cpu', ...). */
+  readonly tfBackend: string;
+  readonly kind: BackendKind;
+  /** The tfjs namespace in use. */
+  readonly tf: typeof tf;
+  readonly capabilities: BackendCapabilities;
+  /** One line: why this backend was chosen (or how it was asked for). */
+  readonly reason: string;
+  readonly storage?: CheckpointStorage;
+  readonly images?: ImageOutput;
+}
+
+export interface BackendFactoryContext {
+  /** True when the user asked for this backend by name (option or env var), false in automatic selection. */
+  explicit: boolean;
+}
+
+/**
+ * Initialises a backend. It throws an SbmError('BACKEND_UNAVAILABLE') whose message says what is missing and how
+ * to fix it when it cannot load; automatic selection then moves on to the next one.
+ */
+export type BackendFactory = (ctx: BackendFactoryContext) => Promise<Backend>;
+
+interface Entry {
+  name: string;
+  factory: BackendFactory;
+  priority: number;
+}
+
+const registry = new Map<string, Entry>();
+let current: Backend | undefined;
+
+/** Registers a backend under `name`. Higher priority is tried first in automatic selection (as tf.registerBackend). */
+export function registerBackend(name: string, factory: BackendFactory, priority = 0): void {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new SbmError('INVALID_ARGUMENT', `registerBackend: name: expected a non-empty string, got ${describeValue(name)}`);
+  }
+  if (typeof factory !== 'function') {
+    throw new SbmError('INVALID_ARGUMENT', `registerBackend: factory: expected a function, got ${describeValue(factory)}`);
+  }
+  registry.set(name, { name, factory, priority });
+}
+
+export function removeBackend(name: string): void {
+  registry.delete(name);
+}
+
+/** Registered backend names, highest priority first. */
+export function listBackends(): { name: string; priority: number }[] {
+  return [...registry.values()].sort((a, b) => b.priority - a.priority).map(({ name, priority }) => ({ name, priority }));
+}
+
+export interface SelectionAttempt {
+  name: string;
+  ok: boolean;
+  message: string;
+}
+
+export interface BackendSelection {
+  backend: Backend;
+  /** Every backend tried, in order, with why it was skipped. */
+  attempts: SelectionAttempt[];
+}
+
+/**
+ * Initialises and activates a backend. With a name, exactly that one (its own error if it cannot load); without,
+ * the registered backends in priority order, the first that loads wins and `reason` lists why the ones before it
+ * were skipped.
+ */
+export async function selectBackend(name?: string): Promise<BackendSelection> {
+  if (name !== undefined) {
+    const entry = registry.get(name);
+    if (!entry) {
+      const known = listBackends().map((b) => b.name);
+      throw new SbmError(
+        'UNKNOWN_NAME',
+        `backend: expected one of ${known.map((k) => JSON.stringify(k)).join(', ') || '(none registered)'}, got ${describeValue(name)}`,
+        { argument: 'backend', expected: known, received: name },
+      );
+    }
+    const backend = await entry.factory({ explicit: true });
+    current = backend;
+    return { backend, attempts: [{ name, ok: true, message: backend.reason }] };
+  }
+  const attempts: SelectionAttempt[] = [];
+  for (const { name: n } of listBackends()) {
+    const entry = registry.get(n)!;
+    try {
+      const backend = await entry.factory({ explicit: false });
+      attempts.push({ name: n, ok: true, message: backend.reason });
+      const skipped = attempts.filter((a) => !a.ok).map((a) => `${a.name}: ${a.message}`);
+      const reason = skipped.length ? `${backend.reason} (skipped ${skipped.join('; ')})` : backend.reason;
+      current = { ...backend, reason };
+      return { backend: current, attempts };
+    } catch (e) {
+      attempts.push({ name: n, ok: false, message: e instanceof Error ? e.message.split('\n')[0] : String(e) });
+    }
+  }
+  throw new SbmError(
+    'BACKEND_UNAVAILABLE',
+    `no backend could be initialised: ${attempts.map((a) => `${a.name}: ${a.message}`).join('; ') || 'none registered'}`,
+    { attempts },
+  );
+}
+
+/** `selectBackend(name)` returning just the backend. */
+export async function useBackend(name?: string): Promise<Backend> {
+  return (await selectBackend(name)).backend;
+}
+
+/** The backend chosen by the last `useBackend`, or a description of the plain tfjs backend if none was chosen. */
+export function getBackend(): Backend | undefined {
+  return current;
+}

@@ -1,0 +1,30 @@
+export { SbmError, isSbmError, describeValue } from './errors';
+export type { SbmErrorCode } from './errors';
+export { checkNumber, checkChoice, checkTensor, checkFinite, checkSeed } from './validate';
+export type { NumberRule } from './validate';
+export { SeedStream, seedStream, randomNormal, randomUniform, rademacher } from './random';
+export {
+  broadcastBatch,
+  sampleSize,
+  flattenBatch,
+  unflattenBatch,
+  perSampleNorm,
+  perSampleSum,
+  perSampleMean,
+  perSampleDot,
+  fillTime,
+} from './tensor';
+export { countTensors, withLeakCheck, disposeAll } from './leak';
+export { throwIfAborted, yieldToEventLoop, now } from './loop';
+export { registerBackend, removeBackend, listBackends, selectBackend, useBackend, getBackend } from './backend';
+export type {
+  Backend,
+  BackendKind,
+  BackendCapabilities,
+  BackendFactory,
+  BackendFactoryContext,
+  BackendSelection,
+  SelectionAttempt,
+  CheckpointStorage,
+  ImageOutput,
+} from './backend';

@@ -1,0 +1,111 @@
+import * as tf from '@tensorflow/tfjs';
+import { SbmError, describeValue } from './errors';
+
+export interface NumberRule {
+  /** Inclusive lower bound. */
+  min?: number;
+  /** Inclusive upper bound. */
+  max?: number;
+  /** Exclusive lower bound. */
+  gt?: number;
+  /** Exclusive upper bound. */
+  lt?: number;
+  integer?: boolean;
+}
+
+/** Checks a plain number option; throws INVALID_ARGUMENT naming `name`. Returns the value for chaining. */
+export function checkNumber(value: unknown, name: string, rule: NumberRule = {}): number {
+  const parts: string[] = [];
+  if (rule.integer) parts.push('an integer');
+  else parts.push('a finite number');
+  if (rule.min !== undefined) parts.push(`>= ${rule.min}`);
+  if (rule.gt !== undefined) parts.push(`> ${rule.gt}`);
+  if (rule.max !== undefined) parts.push(`<= ${rule.max}`);
+  if (rule.lt !== undefined) parts.push(`< ${rule.lt}`);
+  const expected = parts.join(' ');
+  const ok =
+    typeof value === 'number' &&
+    Number.isFinite(value) &&
+    (!rule.integer || Number.isInteger(value)) &&
+    (rule.min === undefined || value >= rule.min) &&
+    (rule.max === undefined || value <= rule.max) &&
+    (rule.gt === undefined || value > rule.gt) &&
+    (rule.lt === undefined || value < rule.lt);
+  if (!ok) {
+    throw new SbmError('INVALID_ARGUMENT', `${name}: expected ${expected}, got ${describeValue(value)}`, {
+      argument: name,
+      expected,
+      received: value,
+    });
+  }
+  return value as number;
+}
+
+/** Checks that `value` is one of `choices`; throws UNKNOWN_NAME listing them. */
+export function checkChoice<T extends string>(value: unknown, name: string, choices: readonly T[]): T {
+  if (typeof value !== 'string' || !choices.includes(value as T)) {
+    throw new SbmError(
+      'UNKNOWN_NAME',
+      `${name}: expected one of ${choices.map((c) => JSON.stringify(c)).join(', ')}, got ${describeValue(value)}`,
+      { argument: name, expected: choices, received: value },
+    );
+  }
+  return value as T;
+}
+
+/** Checks a tensor-valued argument and (optionally) its rank and fixed dimensions (null = any size). */
+export function checkTensor(
+  value: unknown,
+  name: string,
+  shape?: readonly (number | null)[],
+  opts: { minRank?: number } = {},
+): tf.Tensor {
+  if (!(value instanceof tf.Tensor)) {
+    throw new SbmError('INVALID_ARGUMENT', `${name}: expected a tf.Tensor, got ${describeValue(value)}`, {
+      argument: name,
+    });
+  }
+  if (value.isDisposed) {
+    throw new SbmError('INVALID_ARGUMENT', `${name}: the tensor has already been disposed`, { argument: name });
+  }
+  if (opts.minRank !== undefined && value.rank < opts.minRank) {
+    throw new SbmError(
+      'INVALID_SHAPE',
+      `${name}: expected a tensor of rank >= ${opts.minRank}, got shape [${value.shape.join(', ')}]`,
+      { argument: name, received: value.shape },
+    );
+  }
+  if (shape) {
+    const ok = value.rank === shape.length && shape.every((d, i) => d === null || d === value.shape[i]);
+    if (!ok) {
+      const exp = `[${shape.map((d) => (d === null ? '*' : d)).join(', ')}]`;
+      throw new SbmError('INVALID_SHAPE', `${name}: expected shape ${exp}, got [${value.shape.join(', ')}]`, {
+        argument: name,
+        expected: shape,
+        received: value.shape,
+      });
+    }
+  }
+  return value;
+}
+
+/**
+ * Throws NON_FINITE if the tensor holds NaN or ±Inf. Reads back one scalar (a sync point): use it on inputs,
+ * not inside hot loops.
+ */
+export function checkFinite(value: tf.Tensor, name: string): void {
+  const bad = tf.tidy(() => tf.logicalNot(tf.all(tf.isFinite(value))).dataSync()[0]);
+  if (bad) {
+    throw new SbmError('NON_FINITE', `${name}: expected finite values, got NaN or Inf`, { argument: name });
+  }
+}
+
+/** Validates a user seed: any safe integer. */
+export function checkSeed(seed: unknown, name = 'seed'): number {
+  if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) {
+    throw new SbmError('INVALID_ARGUMENT', `${name}: expected a safe integer, got ${describeValue(seed)}`, {
+      argument: name,
+    });
+  }
+  return seed;
+}

@@ -1,0 +1,22 @@
+import { defineConfig } from 'vitest/config';
+import { readdirSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+// Tests run against the TypeScript sources: every `@sbm/<name>` import resolves to packages/<name>/src.
+const root = fileURLToPath(new URL('.', import.meta.url));
+const alias: Record<string, string> = {};
+for (const dir of readdirSync(`${root}packages`)) {
+  const entry = `${root}packages/${dir}/src/index.ts`;
+  if (existsSync(entry)) alias[`@sbm/${dir}`] = entry;
+}
+
+export default defineConfig({
+  resolve: { alias },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts', 'tools/*/test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    reporters: ['default'],
+  },
+});
