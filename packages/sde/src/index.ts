@@ -1,0 +1,10 @@
+export { Sde, ReverseSde } from './sde';
+export { VeSde } from './ve';
+export type { VeSdeOptions } from './ve';
+export { VpSde, SubVpSde } from './vp';
+export type { VpSdeOptions } from './vp';
+export { TutorialVeSde } from './tutorial-ve';
+export type { TutorialVeSdeOptions } from './tutorial-ve';
+export { registerSde, unregisterSde, listSdes, createSde } from './registry';
+export type { SdeFactory } from './registry';
+export type { ScoreFn, SdeConfig, SdeCoefficients, DiscreteCoefficients, MarginalProb } from './types';
