@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { broadcastBatch, checkNumber } from '@sbm/core';
+import { SbmError, broadcastBatch, checkNumber } from '@sbm/core';
 import { Sde } from './sde';
 import type { DiscreteCoefficients, SdeConfig } from './types';
 
@@ -69,8 +69,20 @@ abstract class LinearBetaSde extends Sde {
     return tf.tidy(() => tf.add(lo, tf.mul(i, step))) as tf.Tensor1D;
   }
 
+  /** The DDPM grid needs every β_i = β/N below 1, else √(1 − β_i) is NaN; fail loudly instead. */
+  protected checkDiscreteGrid(): void {
+    if (this.betaMax / this.N >= 1) {
+      throw new SbmError(
+        'INVALID_ARGUMENT',
+        `N: the discrete DDPM grid needs betaMax / N < 1, got betaMax ${this.betaMax} and N ${this.N} (use N > ${Math.floor(this.betaMax)} or a continuous-time sampler)`,
+        { argument: 'N', received: this.N },
+      );
+    }
+  }
+
   /** Langevin step scale α_i = 1 − β_i on the DDPM grid (score_sde LangevinCorrector). */
   override correctorAlphaT(t: tf.Tensor1D): tf.Tensor1D {
+    this.checkDiscreteGrid();
     return tf.tidy(() => tf.sub(1, this.discreteBetaT(this.timestepT(t)))) as tf.Tensor1D;
   }
 }
@@ -119,6 +131,7 @@ export class VpSde extends LinearBetaSde {
   override discretize(x: tf.Tensor, t: tf.Tensor1D): DiscreteCoefficients {
     this.checkXt(x, t);
     return tf.tidy(() => {
+      this.checkDiscreteGrid();
       const beta = this.discreteBetaT(this.timestepT(t));
       const f = tf.mul(tf.sub(tf.sqrt(broadcastBatch(tf.sub(1, beta), x)), 1), x);
       return { f, G: tf.sqrt(beta) as tf.Tensor1D };

@@ -1,0 +1,2 @@
+export { CosineVpSde, registerCosineVp, MAX_DISCRETE_BETA } from './cosine-vp';
+export type { CosineVpSdeOptions } from './cosine-vp';
