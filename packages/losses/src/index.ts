@@ -1,0 +1,18 @@
+export { dsmLoss, dsmLossPerSample, tutorialDsmLoss } from './dsm';
+export type { DsmOptions, DsmWeighting } from './dsm';
+export { smldLoss, smldLossPerSample, ddpmLoss, ddpmLossPerSample, ddpmAlphasCumprod } from './discrete';
+export type { NoiseConditionalScoreModel, EpsilonModel, DiscreteLossOptions } from './discrete';
+export {
+  slicedScoreMatchingLoss,
+  slicedScoreMatchingLossPerSample,
+  implicitScoreMatchingLoss,
+  implicitScoreMatchingLossPerSample,
+} from './score-matching';
+export type {
+  Projection,
+  ScoreMatchingWeighting,
+  ScoreMatchingOptions,
+  SlicedScoreMatchingOptions,
+  ImplicitScoreMatchingOptions,
+} from './score-matching';
+export type { Reduction } from './internal';
