@@ -1,0 +1,134 @@
+import * as tf from '@tensorflow/tfjs';
+import {
+  SbmError,
+  describeValue,
+  registerBackend,
+  selectBackend,
+  type Backend,
+  type BackendCapabilities,
+  type BackendFactoryContext,
+} from '@sbm/core';
+import { CanvasImageOutput } from './image';
+import { defaultLoader, type ModuleLoader } from './load';
+import { BrowserCheckpointStorage } from './storage';
+import { initWasm, type BrowserWasmOptions } from './wasm';
+import { initWebgl } from './webgl';
+import { initWebgpu } from './webgpu';
+
+export const BROWSER_BACKENDS = ['webgpu', 'webgl', 'wasm', 'cpu'] as const;
+export type BrowserBackendName = (typeof BROWSER_BACKENDS)[number];
+export const BROWSER_PRIORITIES: Record<BrowserBackendName, number> = { webgpu: 40, webgl: 30, wasm: 20, cpu: 10 };
+
+export interface BrowserBackendOptions extends BrowserWasmOptions {
+  /** How optional packages are loaded (tests pass fakes). */
+  loader?: ModuleLoader;
+}
+
+export interface InitBrowserBackendOptions extends BrowserBackendOptions {
+  /** Which backend; default automatic: webgpu › webgl (hardware) › wasm › cpu. */
+  backend?: BrowserBackendName | 'auto';
+  /** Receives the one line saying which backend was chosen and why. Default console.info; false: silent. */
+  log?: ((line: string) => void) | false;
+}
+
+const storage = new BrowserCheckpointStorage();
+const images = new CanvasImageOutput();
+let requestedBy = 'asked for by name';
+
+function make(
+  name: BrowserBackendName,
+  reason: string,
+  caps: Partial<BackendCapabilities> & Pick<BackendCapabilities, 'training'>,
+): Backend {
+  return {
+    name,
+    tfBackend: tf.getBackend(),
+    kind: 'browser',
+    tf,
+    capabilities: { webgpu: false, float32: true, threads: 1, ...caps },
+    reason,
+    storage,
+    images,
+  };
+}
+
+const explain = (ctx: BackendFactoryContext, what: string) => (ctx.explicit ? `${what}: ${requestedBy}` : what);
+
+/** Registers sbm's browser backends with @sbm/core (then `useBackend(name)` works too). */
+export function registerBrowserBackends(opts: BrowserBackendOptions = {}): void {
+  const loader = opts.loader ?? defaultLoader;
+  registerBackend(
+    'webgpu',
+    async (ctx) => {
+      const d = await initWebgpu(loader, ctx.explicit);
+      return make('webgpu', explain(ctx, `webgpu (${d.software ? 'software adapter' : 'GPU'} ${d.label})`), {
+        training: true,
+        webgpu: true,
+      });
+    },
+    BROWSER_PRIORITIES.webgpu,
+  );
+  registerBackend(
+    'webgl',
+    async (ctx) => {
+      const d = await initWebgl(ctx.explicit);
+      const precision = d.float32 ? 'float32' : 'float16 only';
+      return make('webgl', explain(ctx, `webgl${d.version} (${d.renderer}, ${precision})`), {
+        training: true,
+        float32: d.float32,
+      });
+    },
+    BROWSER_PRIORITIES.webgl,
+  );
+  registerBackend(
+    'wasm',
+    async (ctx) => {
+      const info = await initWasm(loader, opts);
+      const notes = info.notes.length ? `; ${info.notes.join('; ')}` : '';
+      return make(
+        'wasm',
+        explain(ctx, `wasm (${info.threads === 1 ? '1 thread' : `${info.threads} threads`}${notes})`),
+        {
+          training: info.training,
+          threads: info.threads,
+        },
+      );
+    },
+    BROWSER_PRIORITIES.wasm,
+  );
+  registerBackend(
+    'cpu',
+    async (ctx) => {
+      if (!(await tf.setBackend('cpu')))
+        throw new SbmError('BACKEND_UNAVAILABLE', "tfjs's cpu backend failed to start");
+      await tf.ready();
+      return make('cpu', explain(ctx, 'cpu (plain JavaScript, slowest)'), { training: true });
+    },
+    BROWSER_PRIORITIES.cpu,
+  );
+}
+
+/**
+ * Chooses, initialises and activates the tfjs backend in the browser and says in one line which one and why. A
+ * backend asked for by name that cannot start is an SbmError('BACKEND_UNAVAILABLE') saying what is missing.
+ */
+export async function initBackend(opts: InitBrowserBackendOptions = {}): Promise<Backend> {
+  const name = opts.backend;
+  if (name !== undefined && name !== 'auto' && !(BROWSER_BACKENDS as readonly string[]).includes(name)) {
+    throw new SbmError(
+      'UNKNOWN_NAME',
+      `backend: expected one of ${[...BROWSER_BACKENDS, 'auto'].map((n) => `"${n}"`).join(', ')}, got ${describeValue(name)}`,
+      { argument: 'backend', expected: [...BROWSER_BACKENDS, 'auto'], received: name },
+    );
+  }
+  registerBrowserBackends(opts);
+  requestedBy = `asked for by option backend: '${name}'`;
+  try {
+    const { backend } = await selectBackend(name === 'auto' ? undefined : name);
+    const log = opts.log === undefined ? (l: string) => console.info(l) : opts.log;
+    if (log) log(`sbm: backend ${backend.reason}`);
+    return backend;
+  } finally {
+    requestedBy = 'asked for by name';
+  }
+}

@@ -1,0 +1,12 @@
+export { initBackend, registerNodeBackends, requestedBackend, NODE_BACKENDS, NODE_PRIORITIES } from './init';
+export type { InitBackendOptions, NodeBackendOptions, NodeBackendName } from './init';
+export { initWasm, resolveWasmThreads } from './wasm';
+export type { WasmOptions, WasmInfo } from './wasm';
+export { initTensorflow } from './tensorflow';
+export { initWebgpu, describeAdapter } from './webgpu';
+export type { AdapterDescription } from './webgpu';
+export { FileCheckpointStorage, fileStorage, MODEL_JSON, WEIGHTS_BIN } from './storage';
+export type { FileStorageOptions } from './storage';
+export { PngOutput, pngOutput, decodePng } from './png';
+export type { FsOps } from './atomic';
+export type { ModuleLoader } from './optional-module';
