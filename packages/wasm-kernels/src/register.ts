@@ -1,0 +1,56 @@
+import * as tf from '@tensorflow/tfjs';
+// Importing the backend registers its kernels first, so ours always replace its Conv2DBackpropInput and never
+// get overwritten by a later import of the backend.
+import '@tensorflow/tfjs-backend-wasm';
+import { batchMatMul, setOriginalBatchMatMul } from './batch_mat_mul';
+import { conv2DBackpropFilter } from './conv2d_backprop_filter';
+import { conv2DBackpropInput } from './conv2d_backprop_input';
+import { depthwiseConv2dNativeBackpropFilter, depthwiseConv2dNativeBackpropInput } from './depthwise';
+import { unsortedSegmentSum } from './unsorted_segment_sum';
+import type { KernelArgs } from './wasm';
+
+type Impl = (args: KernelArgs) => tf.TensorInfo;
+
+/**
+ * Kernels that gradients of conv nets need on wasm and that tfjs-backend-wasm 4.22 lacks (Conv2DBackpropFilter,
+ * the depthwise backprops, UnsortedSegmentSum) or runs as a naive scalar loop (Conv2DBackpropInput, and
+ * BatchMatMul with a transposed operand — the form every dense-layer gradient takes).
+ * Everything else those gradients call (Conv2D, BatchMatMul, Transpose, Sigmoid, Softmax, Sin/Cos, Sqrt, Mean,
+ * ...) is already registered for 'wasm' — checked by the package's training-step test.
+ */
+const KERNELS: Record<string, Impl> = {
+  Conv2DBackpropFilter: conv2DBackpropFilter,
+  Conv2DBackpropInput: conv2DBackpropInput,
+  DepthwiseConv2dNativeBackpropInput: depthwiseConv2dNativeBackpropInput,
+  DepthwiseConv2dNativeBackpropFilter: depthwiseConv2dNativeBackpropFilter,
+  UnsortedSegmentSum: unsortedSegmentSum,
+  BatchMatMul: batchMatMul,
+};
+
+/** Names of the kernels `registerWasmTrainingKernels` provides for the 'wasm' backend. */
+export const WASM_TRAINING_KERNELS: readonly string[] = Object.freeze(Object.keys(KERNELS));
+
+/**
+ * Registers this package's kernels for the 'wasm' backend and returns their names. Idempotent: a kernel that is
+ * already ours is left alone; one registered by someone else (the backend's own Conv2DBackpropInput) is replaced.
+ * Works before or after `tf.setBackend('wasm')` — the engine looks kernels up at every call.
+ */
+export function registerWasmTrainingKernels(): string[] {
+  for (const [kernelName, impl] of Object.entries(KERNELS)) {
+    const current = tf.getKernel(kernelName, 'wasm');
+    if (current?.kernelFunc === (impl as unknown as tf.KernelFunc)) continue;
+    if (current === undefined && kernelName === 'BatchMatMul') continue; // nothing to speed up
+    // The backend's BatchMatMul binds its wasm export in setupFunc, run when the backend initializes: keep that
+    // hook on our wrapper, or a registration before tf.setBackend('wasm') would leave the export unbound.
+    let setupFunc: tf.KernelConfig['setupFunc'];
+    if (current !== undefined) {
+      if (kernelName === 'BatchMatMul') {
+        setOriginalBatchMatMul(current.kernelFunc as unknown as Impl);
+        setupFunc = current.setupFunc;
+      }
+      tf.unregisterKernel(kernelName, 'wasm');
+    }
+    tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: impl as unknown as tf.KernelFunc, setupFunc });
+  }
+  return [...WASM_TRAINING_KERNELS];
+}

@@ -1,0 +1,305 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { WASM_TRAINING_KERNELS, _internals, registerWasmTrainingKernels } from '@sbm/wasm-kernels';
+import { onBackend, relError, seeded } from './helpers';
+
+const TOL = 1e-4;
+type Pad = 'valid' | 'same' | [[number, number], [number, number], [number, number], [number, number]];
+
+beforeAll(async () => {
+  registerWasmTrainingKernels();
+  await tf.setBackend('wasm');
+  await tf.ready();
+});
+
+describe('registerWasmTrainingKernels', () => {
+  it('registers the missing kernels for wasm, idempotently', () => {
+    const names = registerWasmTrainingKernels();
+    expect(names.sort()).toEqual(
+      [
+        'BatchMatMul',
+        'Conv2DBackpropFilter',
+        'Conv2DBackpropInput',
+        'DepthwiseConv2dNativeBackpropFilter',
+        'DepthwiseConv2dNativeBackpropInput',
+        'UnsortedSegmentSum',
+      ].sort(),
+    );
+    const funcs = names.map((n) => tf.getKernel(n, 'wasm')?.kernelFunc);
+    expect(registerWasmTrainingKernels().sort()).toEqual(names);
+    expect(names.map((n) => tf.getKernel(n, 'wasm')?.kernelFunc)).toEqual(funcs);
+    expect([...WASM_TRAINING_KERNELS].sort()).toEqual(names);
+    const registered = new Set(tf.getKernelsForBackend('wasm').map((k) => k.kernelName));
+    for (const n of names) expect(registered.has(n)).toBe(true);
+  });
+});
+
+interface ConvCase {
+  b: number;
+  h: number;
+  w: number;
+  ci: number;
+  co: number;
+  kh: number;
+  kw: number;
+  stride: number | [number, number];
+  pad: Pad;
+}
+
+const convCases: ConvCase[] = [
+  { b: 2, h: 7, w: 7, ci: 3, co: 4, kh: 3, kw: 3, stride: 1, pad: 'same' },
+  { b: 2, h: 8, w: 8, ci: 3, co: 5, kh: 3, kw: 3, stride: 2, pad: 'same' },
+  { b: 1, h: 9, w: 7, ci: 2, co: 3, kh: 3, kw: 3, stride: 2, pad: 'valid' },
+  { b: 3, h: 6, w: 5, ci: 4, co: 2, kh: 1, kw: 1, stride: 1, pad: 'valid' },
+  { b: 2, h: 11, w: 10, ci: 3, co: 4, kh: 5, kw: 3, stride: 3, pad: 'same' },
+  {
+    b: 2,
+    h: 9,
+    w: 9,
+    ci: 2,
+    co: 3,
+    kh: 3,
+    kw: 3,
+    stride: 2,
+    pad: [
+      [0, 0],
+      [1, 2],
+      [2, 0],
+      [0, 0],
+    ],
+  },
+  { b: 2, h: 5, w: 6, ci: 3, co: 2, kh: 4, kw: 2, stride: 2, pad: 'same' },
+  { b: 2, h: 10, w: 10, ci: 1, co: 3, kh: 3, kw: 3, stride: 1, pad: 'valid' },
+  { b: 2, h: 12, w: 11, ci: 3, co: 4, kh: 2, kw: 2, stride: 3, pad: 'valid' },
+  { b: 2, h: 9, w: 12, ci: 3, co: 2, kh: 3, kw: 3, stride: [1, 2], pad: 'same' },
+  { b: 3, h: 6, w: 7, ci: 16, co: 5, kh: 3, kw: 3, stride: 1, pad: 'same' }, // auto picks the phase conv
+  { b: 2, h: 4, w: 20, ci: 3, co: 2, kh: 3, kw: 3, stride: 1, pad: 'same' }, // rows ≥ 16: memmove im2col
+  {
+    b: 2,
+    h: 5,
+    w: 19,
+    ci: 2,
+    co: 3,
+    kh: 2,
+    kw: 4,
+    stride: 1,
+    pad: [
+      [0, 0],
+      [1, 0],
+      [0, 3],
+      [0, 0],
+    ],
+  },
+];
+
+const VARIANTS = [
+  { name: 'auto', strategy: 'auto' as const, maxCol: 1 << 24 },
+  { name: 'gemm', strategy: 'gemm' as const, maxCol: 1 << 24 },
+  { name: 'phases', strategy: 'phases' as const, maxCol: 1 << 24 },
+  { name: 'chunked', strategy: 'auto' as const, maxCol: 64 },
+];
+
+function label(c: ConvCase): string {
+  return `x[${c.b},${c.h},${c.w},${c.ci}] k${c.kh}x${c.kw} →${c.co} s${String(c.stride)} ${JSON.stringify(c.pad)}`;
+}
+
+describe('conv2d gradients match the cpu backend', () => {
+  it.each(convCases)('$#: conv2d %s', async (c) => {
+    const xs = [c.b, c.h, c.w, c.ci];
+    const ws = [c.kh, c.kw, c.ci, c.co];
+    const x0 = seeded(xs, 1);
+    const w0 = seeded(ws, 2);
+    const run = () => {
+      const x = tf.tensor4d(x0, xs as [number, number, number, number]);
+      const w = tf.tensor4d(w0, ws as [number, number, number, number]);
+      const y = tf.conv2d(x, w, c.stride, c.pad);
+      const g = tf.tensor(seeded(y.shape, 3), y.shape);
+      const [dx, dw] = tf.grads((a: tf.Tensor, f: tf.Tensor) =>
+        tf
+          .conv2d(a as tf.Tensor4D, f as tf.Tensor4D, c.stride, c.pad)
+          .mul(g)
+          .sum(),
+      )([x, w]);
+      return [y, dx, dw];
+    };
+    const ref = await onBackend('cpu', run);
+    // Both Conv2DBackpropInput algorithms, and the batch-chunked filter gradient (tiny im2col limit).
+    for (const v of VARIANTS) {
+      _internals.setBackpropInputStrategy(v.strategy);
+      const oldMax = _internals.setMaxColFloats(v.maxCol);
+      try {
+        const got = await onBackend('wasm', run);
+        for (let i = 0; i < 3; i++) {
+          expect(relError(got[i], ref[i]), `${label(c)} ${v.name} output ${i}`).toBeLessThan(TOL);
+        }
+      } finally {
+        _internals.setBackpropInputStrategy('auto');
+        _internals.setMaxColFloats(oldMax);
+      }
+    }
+  });
+
+  it.each([
+    { b: 2, h: 4, w: 4, ci: 5, co: 3, k: 3, stride: 2, pad: 'same' as Pad, out: [2, 8, 8, 3] },
+    { b: 2, h: 5, w: 5, ci: 6, co: 2, k: 3, stride: 2, pad: 'valid' as Pad, out: [2, 11, 11, 2] },
+    { b: 2, h: 5, w: 5, ci: 4, co: 3, k: 3, stride: 2, pad: 'valid' as Pad, out: [2, 12, 12, 3] }, // output_padding 1
+    { b: 1, h: 6, w: 6, ci: 4, co: 1, k: 3, stride: 1, pad: 'valid' as Pad, out: [1, 8, 8, 1] },
+  ])('conv2dTranspose $b×$h×$w×$ci → $out', async (c) => {
+    const xs = [c.b, c.h, c.w, c.ci];
+    const ws = [c.k, c.k, c.co, c.ci];
+    const x0 = seeded(xs, 4);
+    const w0 = seeded(ws, 5);
+    const out = c.out as [number, number, number, number];
+    const run = () => {
+      const x = tf.tensor4d(x0, xs as [number, number, number, number]);
+      const w = tf.tensor4d(w0, ws as [number, number, number, number]);
+      const y = tf.conv2dTranspose(x, w, out, c.stride, c.pad);
+      const g = tf.tensor(seeded(y.shape, 6), y.shape);
+      const [dx, dw] = tf.grads((a: tf.Tensor, f: tf.Tensor) =>
+        tf
+          .conv2dTranspose(a as tf.Tensor4D, f as tf.Tensor4D, out, c.stride, c.pad)
+          .mul(g)
+          .sum(),
+      )([x, w]);
+      return [y, dx, dw];
+    };
+    const ref = await onBackend('cpu', run);
+    const got = await onBackend('wasm', run);
+    for (let i = 0; i < 3; i++) expect(relError(got[i], ref[i]), `output ${i}`).toBeLessThan(TOL);
+  });
+
+  it('rejects NCHW with an error naming the data format', async () => {
+    await tf.setBackend('wasm');
+    const dy = tf.zeros([1, 2, 3, 3]);
+    const x = tf.zeros([1, 2, 3, 3]);
+    expect(() =>
+      tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
+        strides: 1,
+        pad: 'same',
+        dataFormat: 'NCHW',
+        filterShape: [1, 1, 2, 2],
+      } as never),
+    ).toThrow(/NHWC/);
+    tf.dispose([dy, x]);
+  });
+});
+
+describe('depthwise conv gradients match the cpu backend', () => {
+  it.each([
+    { b: 2, h: 7, w: 7, ci: 3, m: 2, k: 3, stride: 1, pad: 'same' as Pad },
+    { b: 2, h: 9, w: 8, ci: 4, m: 1, k: 3, stride: 2, pad: 'valid' as Pad },
+    { b: 1, h: 6, w: 6, ci: 2, m: 3, k: 2, stride: 2, pad: 'same' as Pad },
+  ])('depthwiseConv2d x[$b,$h,$w,$ci]×$m k$k s$stride $pad', async (c) => {
+    const xs = [c.b, c.h, c.w, c.ci];
+    const ws = [c.k, c.k, c.ci, c.m];
+    const x0 = seeded(xs, 7);
+    const w0 = seeded(ws, 8);
+    const run = () => {
+      const x = tf.tensor4d(x0, xs as [number, number, number, number]);
+      const w = tf.tensor4d(w0, ws as [number, number, number, number]);
+      const y = tf.depthwiseConv2d(x, w, c.stride, c.pad);
+      const g = tf.tensor(seeded(y.shape, 9), y.shape);
+      return tf.grads((a: tf.Tensor, f: tf.Tensor) =>
+        tf
+          .depthwiseConv2d(a as tf.Tensor4D, f as tf.Tensor4D, c.stride, c.pad)
+          .mul(g)
+          .sum(),
+      )([x, w]);
+    };
+    const ref = await onBackend('cpu', run);
+    const got = await onBackend('wasm', run);
+    for (let i = 0; i < 2; i++) expect(relError(got[i], ref[i]), `gradient ${i}`).toBeLessThan(TOL);
+  });
+
+  // tfjs refuses gradients of dilated convs and the cpu backprop kernels ignore `dilations`, so the reference
+  // for dilation 2 is the undilated kernel applied with the filter spread out by zeros ((k−1)·2+1 taps).
+  it('dilation 2 equals a zero-spread filter (both backprop kernels)', async () => {
+    const [b, h, w, ci, m, k, d] = [2, 9, 9, 3, 2, 3, 2];
+    const ks = (k - 1) * d + 1;
+    const x0 = seeded([b, h, w, ci], 10);
+    const w0 = seeded([k, k, ci, m], 11);
+    const spread = new Float32Array(ks * ks * ci * m);
+    for (let i = 0; i < k; i++)
+      for (let j = 0; j < k; j++)
+        for (let c = 0; c < ci * m; c++) spread[(i * d * ks + j * d) * ci * m + c] = w0[(i * k + j) * ci * m + c];
+    const oh = h - ks + 1;
+    const dy0 = seeded([b, oh, oh, ci * m], 12);
+    const kernels = (filter: Float32Array, fk: number, dil: number) => () => {
+      const x = tf.tensor4d(x0, [b, h, w, ci]);
+      const f = tf.tensor4d(filter, [fk, fk, ci, m]);
+      const dy = tf.tensor4d(dy0, [b, oh, oh, ci * m]);
+      const attrs = { strides: [1, 1], dilations: [dil, dil], pad: 'valid' };
+      const dx = tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy, filter: f }, {
+        ...attrs,
+        inputShape: [b, h, w, ci],
+      } as never) as tf.Tensor;
+      const dw = tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x, dy }, {
+        ...attrs,
+        filterShape: [fk, fk, ci, m],
+      } as never) as tf.Tensor;
+      return [dx, dw];
+    };
+    const [dxRef, dwSpread] = await onBackend('cpu', kernels(spread, ks, 1));
+    const [dx, dw] = await onBackend('wasm', kernels(w0, k, d));
+    expect(relError(dx, dxRef)).toBeLessThan(TOL);
+    const dwRef = new Float32Array(k * k * ci * m);
+    for (let i = 0; i < k; i++)
+      for (let j = 0; j < k; j++)
+        for (let c = 0; c < ci * m; c++) dwRef[(i * k + j) * ci * m + c] = dwSpread[(i * d * ks + j * d) * ci * m + c];
+    expect(relError(dw, dwRef)).toBeLessThan(TOL);
+  });
+});
+
+describe('UnsortedSegmentSum (gather gradient) matches the cpu backend', () => {
+  it('gradient of gather with repeated indices', async () => {
+    const t0 = seeded([6, 5], 13);
+    const run = () => {
+      const t = tf.tensor2d(t0, [6, 5]);
+      const idx = tf.tensor1d([0, 3, 3, 5, 0, 0, 2], 'int32');
+      const g = tf.tensor(seeded([7, 5], 14), [7, 5]);
+      return tf.grads((a: tf.Tensor) => tf.gather(a, idx).mul(g).sum())([t]);
+    };
+    const ref = await onBackend('cpu', run);
+    const got = await onBackend('wasm', run);
+    expect(relError(got[0], ref[0])).toBeLessThan(TOL);
+  });
+
+  it('ids out of range are dropped; int32 data (closed form)', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor2d([1, 2, 3, 4, 5, 6, 7, 8], [4, 2]);
+    const xi = tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2], 'int32');
+    const ids = tf.tensor1d([0, 4, 2, -1], 'int32');
+    const idi = tf.tensor1d([2, 2, 0], 'int32');
+    const a = tf.unsortedSegmentSum(x, ids, 3);
+    const b = tf.unsortedSegmentSum(xi, idi, 3);
+    expect(b.dtype).toBe('int32');
+    expect(Array.from(a.dataSync())).toEqual([1, 2, 0, 0, 5, 6]);
+    expect(Array.from(b.dataSync())).toEqual([5, 6, 0, 0, 4, 6]);
+    tf.dispose([x, xi, ids, idi, a, b]);
+  });
+});
+
+describe('BatchMatMul with transposed operands matches the cpu backend', () => {
+  it.each([
+    { a: [7, 5], b: [5, 6], ta: false, tb: false },
+    { a: [5, 7], b: [5, 6], ta: true, tb: false },
+    { a: [7, 5], b: [6, 5], ta: false, tb: true },
+    { a: [5, 7], b: [6, 5], ta: true, tb: true },
+    { a: [1, 5, 7], b: [1, 6, 5], ta: true, tb: true },
+    { a: [3, 5, 7], b: [3, 5, 4], ta: true, tb: false }, // batched: the backend's own path
+  ])('a$a b$b transposeA=$ta transposeB=$tb', async (c) => {
+    const a0 = seeded(c.a, 20);
+    const b0 = seeded(c.b, 21);
+    const run = () => {
+      const a = tf.tensor(a0, c.a);
+      const b = tf.tensor(b0, c.b);
+      const y = tf.matMul(a, b, c.ta, c.tb);
+      const g = tf.tensor(seeded(y.shape, 22), y.shape);
+      const [da, db] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.matMul(p, q, c.ta, c.tb).mul(g).sum())([a, b]);
+      return [y, da, db];
+    };
+    const ref = await onBackend('cpu', run);
+    const got = await onBackend('wasm', run);
+    for (let i = 0; i < 3; i++) expect(relError(got[i], ref[i]), `output ${i}`).toBeLessThan(TOL);
+  });
+});
