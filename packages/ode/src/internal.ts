@@ -1,0 +1,59 @@
+import * as tf from '@tensorflow/tfjs';
+import { SbmError, checkFinite, checkNumber, checkTensor, describeValue } from '@sbm/core';
+import type { OdeFn, OdeOptions } from './types';
+
+/** Validates the arguments every solver shares. */
+export function checkCommon(what: string, f: unknown, y0: unknown, opts: OdeOptions): void {
+  if (typeof f !== 'function') {
+    throw new SbmError(
+      'INVALID_ARGUMENT',
+      `${what}: f: expected a function (t, y) => tensor, got ${describeValue(f)}`,
+      {
+        argument: 'f',
+      },
+    );
+  }
+  checkTensor(y0, 'y0');
+  checkFinite(y0 as tf.Tensor, 'y0');
+  if (opts.yieldEvery !== undefined) checkNumber(opts.yieldEvery, 'yieldEvery', { integer: true, min: 1 });
+  for (const k of ['onProgress', 'onStep'] as const) {
+    if (opts[k] !== undefined && typeof opts[k] !== 'function') {
+      throw new SbmError('INVALID_ARGUMENT', `${k}: expected a function, got ${describeValue(opts[k])}`, {
+        argument: k,
+      });
+    }
+  }
+}
+
+/**
+ * Wraps the right-hand side: counts evaluations and checks the returned shape (a frequent mistake in a
+ * hand-written f). Must be called inside tf.tidy.
+ */
+export function counted(f: OdeFn): { call: (t: number, y: tf.Tensor) => tf.Tensor; nfe: () => number } {
+  let n = 0;
+  return {
+    call(t, y) {
+      n++;
+      const out = f(t, y);
+      if (!(out instanceof tf.Tensor) || out.rank !== y.rank || out.shape.some((d, i) => d !== y.shape[i])) {
+        throw new SbmError(
+          'INVALID_SHAPE',
+          `f: expected f(t, y) to return a tensor of shape [${y.shape.join(', ')}], got ${
+            out instanceof tf.Tensor ? `[${out.shape.join(', ')}]` : describeValue(out)
+          }`,
+          { argument: 'f', expected: y.shape, received: out instanceof tf.Tensor ? out.shape : typeof out },
+        );
+      }
+      // An f that hands back its input would let tidy keep a tensor the solver later disposes twice.
+      return out === y ? tf.clone(out) : out;
+    },
+    nfe: () => n,
+  };
+}
+
+/** Σ c_j k_j over the nonzero coefficients. */
+export function lincomb(coefs: readonly number[], ks: readonly tf.Tensor[]): tf.Tensor {
+  const terms: tf.Tensor[] = [];
+  for (let j = 0; j < coefs.length; j++) if (coefs[j] !== 0) terms.push(tf.mul(ks[j], coefs[j]));
+  return terms.length === 1 ? terms[0] : tf.addN(terms);
+}

@@ -1,0 +1,79 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { SeedStream } from '@sbm/core';
+import type { ScoreFn, Sde } from '@sbm/sde';
+
+/**
+ * A noise-conditional score s(x, σ) ≈ ∇ₓ log p_σ(x), p_σ = p_data ∗ N(0, σ² I) (NCSN, Song & Ermon 2019).
+ * `sigma` has shape [batch].
+ */
+export type NoiseScoreFn = (x: tf.Tensor, sigma: tf.Tensor1D) => tf.Tensor;
+
+/** Reported after each step of a sampler. */
+export interface SampleProgress {
+  sampler: string;
+  /** Steps done (1-based). */
+  step: number;
+  /** Total steps. */
+  steps: number;
+  /** Time (SDE samplers) or noise level σ (Langevin samplers) just reached. */
+  t: number;
+  /** Score evaluations so far. */
+  nfe: number;
+  /** step / steps. */
+  fraction: number;
+}
+
+/** One point of a trajectory. The tensors are borrowed: clone or read them to keep them. */
+export interface TrajectoryPoint {
+  step: number;
+  t: number;
+  x: tf.Tensor;
+  /** The noise-free part of the last update, where the sampler has one (PC: x_mean). */
+  xMean?: tf.Tensor;
+}
+
+/** Options every sampler takes. */
+export interface LoopOptions {
+  /** Fixes every random draw (prior sample and per-step noise): same seed + backend ⇒ same samples. */
+  seed: number | SeedStream;
+  /** Checked once per step; an aborted signal ends sampling with SbmError('ABORTED') and frees every tensor. */
+  signal?: AbortSignal;
+  onProgress?: (p: SampleProgress) => void;
+  /** Trajectory streaming: called every `trajectoryEvery` steps (default 1) and after the last. */
+  onTrajectory?: (p: TrajectoryPoint) => void | Promise<void>;
+  trajectoryEvery?: number;
+  /** Yield to the event loop every this many steps (default 1). */
+  yieldEvery?: number;
+}
+
+/** Options of the samplers that integrate an SDE's reverse process from T to eps. */
+export interface SdeSamplerOptions extends LoopOptions {
+  sde: Sde;
+  score: ScoreFn;
+  /** [batch, ...dims] of the samples. */
+  shape: number[];
+  /** Number of steps (meaning per sampler; see each). */
+  steps?: number;
+  /** Last time of the grid, in (0, T) (default sde.samplingEps: 1e-5 VE, 1e-3 VP / sub-VP). */
+  eps?: number;
+  /** x_T to start from (default a draw from the prior). Not disposed; must have `shape`. */
+  init?: tf.Tensor;
+}
+
+export interface SampleStats {
+  sampler: string;
+  /** Score evaluations. */
+  nfe: number;
+  /** Steps taken (accepted steps for adaptive solvers). */
+  steps: number;
+  /** Wall-clock milliseconds. */
+  ms: number;
+  /** Rejected step attempts (adaptive ODE solver only). */
+  rejected?: number;
+}
+
+/** The caller owns `samples`. */
+export interface SampleResult {
+  samples: tf.Tensor;
+  stats: SampleStats;
+}
