@@ -4,10 +4,16 @@ import { fileURLToPath } from 'node:url';
 
 // Tests run against the TypeScript sources: every `@sbm/<name>` import resolves to packages/<name>/src.
 const root = fileURLToPath(new URL('.', import.meta.url));
-const alias: Record<string, string> = {};
+// Subpath entries (`@sbm/datasets/node` → src/node.ts) are matched exactly, before the bare package name.
+const alias: { find: RegExp; replacement: string }[] = [];
 for (const dir of readdirSync(`${root}packages`)) {
   const entry = `${root}packages/${dir}/src/index.ts`;
-  if (existsSync(entry)) alias[`@sbm/${dir}`] = entry;
+  if (!existsSync(entry)) continue;
+  for (const sub of ['node']) {
+    const subEntry = `${root}packages/${dir}/src/${sub}.ts`;
+    if (existsSync(subEntry)) alias.push({ find: new RegExp(`^@sbm/${dir}/${sub}$`), replacement: subEntry });
+  }
+  alias.push({ find: new RegExp(`^@sbm/${dir}$`), replacement: entry });
 }
 
 export default defineConfig({

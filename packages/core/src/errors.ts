@@ -12,6 +12,7 @@ export type SbmErrorCode =
   | 'BACKEND_NOT_READY'
   | 'UNSUPPORTED'
   | 'CORRUPT_CHECKPOINT'
+  | 'CORRUPT_DATA'
   | 'CONFIG_MISMATCH'
   | 'FILE_NOT_FOUND'
   | 'IO_ERROR'
