@@ -228,6 +228,9 @@ export function inputGradientGemm(
   const d = f32(backend, out);
   const c = f32(backend, cols);
   d.fill(0);
+  // The Ci-run adds are unrolled by 4: V8 does not vectorise, and the unrolled loop measured 1.5–2× faster on the
+  // ScoreNet shapes (conv2: 9 ms against 18 ms for the 2.7 M adds).
+  const C4 = C & ~3;
   let q = 0;
   for (let b = 0; b < B; b++) {
     for (let oh = 0; oh < OH; oh++) {
@@ -241,8 +244,18 @@ export function inputGradientGemm(
           for (let kw = 0; kw < KW; kw++) {
             const iw = ow * sw + kw - pl;
             if (iw >= 0 && iw < W) {
-              const at = ((b * H + ih) * W + iw) * C;
-              for (let ci = 0; ci < C; ci++) d[at + ci] += c[q + ci];
+              let at = ((b * H + ih) * W + iw) * C;
+              let from = q;
+              const end = at + C4;
+              while (at < end) {
+                d[at] += c[from];
+                d[at + 1] += c[from + 1];
+                d[at + 2] += c[from + 2];
+                d[at + 3] += c[from + 3];
+                at += 4;
+                from += 4;
+              }
+              for (let ci = C4; ci < C; ci++) d[at++] += c[from++];
             }
             q += C;
           }

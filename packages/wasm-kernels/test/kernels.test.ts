@@ -73,6 +73,26 @@ const convCases: ConvCase[] = [
   { b: 2, h: 12, w: 11, ci: 3, co: 4, kh: 2, kw: 2, stride: 3, pad: 'valid' },
   { b: 2, h: 9, w: 12, ci: 3, co: 2, kh: 3, kw: 3, stride: [1, 2], pad: 'same' },
   { b: 3, h: 6, w: 7, ci: 16, co: 5, kh: 3, kw: 3, stride: 1, pad: 'same' }, // auto picks the phase conv
+  // Ci a multiple of 4 and rows of ≥ 4 taps: the 4-way unrolled col2im adds and im2col copies, with remainders.
+  { b: 2, h: 13, w: 11, ci: 8, co: 6, kh: 3, kw: 3, stride: 2, pad: 'valid' },
+  { b: 2, h: 15, w: 17, ci: 4, co: 3, kh: 3, kw: 3, stride: 2, pad: 'same' },
+  { b: 1, h: 12, w: 14, ci: 12, co: 5, kh: 3, kw: 3, stride: 1, pad: 'valid' }, // rows < 16: strided im2col at s1
+  {
+    b: 2,
+    h: 14,
+    w: 13,
+    ci: 6,
+    co: 4,
+    kh: 3,
+    kw: 3,
+    stride: 2,
+    pad: [
+      [0, 0],
+      [2, 1],
+      [1, 2],
+      [0, 0],
+    ],
+  },
   { b: 2, h: 4, w: 20, ci: 3, co: 2, kh: 3, kw: 3, stride: 1, pad: 'same' }, // rows ≥ 16: memmove im2col
   {
     b: 2,

@@ -40,12 +40,14 @@ export function findTorch({ install = false, log = () => {} } = {}) {
   return probe('/usr/bin/python3');
 }
 
-// Median and minimum of `reps` timed calls after 2 warm-ups, per case; torch keeps its default thread count.
+// Median and minimum of `reps` timed calls after 2 warm-ups, per case; torch keeps its default thread count
+// unless argv[2] (> 0) sets one with torch.set_num_threads.
 const SCRIPT = String.raw`
 import json, sys, time, torch
 import torch.nn.functional as F
 cases = json.load(sys.stdin)
 reps = int(sys.argv[1])
+if len(sys.argv) > 2 and int(sys.argv[2]) > 0: torch.set_num_threads(int(sys.argv[2]))
 torch.manual_seed(0)
 def med(f):
     for _ in range(2): f()
@@ -82,9 +84,12 @@ with torch.no_grad():
 print(json.dumps(out))
 `;
 
-/** Runs every case in one python process; returns { id: [medianMs, minMs] }. */
-export function torchTimes(torch, cases, reps) {
-  const r = spawnSync(torch.python, ['-c', SCRIPT, String(reps)], {
+/**
+ * Runs every case in one python process; returns { id: [medianMs, minMs] }. `threads` (optional) is passed to
+ * torch.set_num_threads; without it torch keeps its default.
+ */
+export function torchTimes(torch, cases, reps, threads) {
+  const r = spawnSync(torch.python, ['-c', SCRIPT, String(reps), String(threads ?? 0)], {
     input: JSON.stringify(cases),
     encoding: 'utf8',
     maxBuffer: 1 << 24,

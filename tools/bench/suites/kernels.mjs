@@ -1,9 +1,13 @@
-// `npm run bench -- kernels [--reps N] [--no-cpu] [--no-torch] [--install-torch]`
+// `npm run bench -- kernels [--reps N] [--only SUBSTRING] [--no-cpu] [--no-torch] [--install-torch]`
 // Conv / transposed-conv / matMul kernels at the layer shapes of Song's MNIST tutorial ScoreNet (batch 64,
 // channels 32-64-128-256, 3×3 valid convs, strides 1-2-2-2, decoder with output_padding 1 on tconv3/tconv2),
 // timed per kernel call on the tfjs `wasm` backend with @sbm/wasm-kernels registered, on the `cpu` backend where
 // it finishes in reasonable time, and against PyTorch CPU for the same op (NCHW) when torch is available.
-// Needs `cd packages/wasm-kernels && npx tsup` (and packages/core) built first.
+// The wasm backend is started the way the product starts it, through @sbm/backend-node's initBackend (threaded
+// build, SBM_WASM_THREADS or the CPU count, default 2 here), and PyTorch runs on the same number of threads
+// (`torchMs`, the ratio's denominator) and on 1 thread (`torch1Ms`), so the ratio compares the same cores.
+// Needs packages core, wasm-kernels and backend-node built first:
+//   for p in core wasm-kernels backend-node; do (cd packages/$p && npx tsup); done
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
@@ -157,32 +161,40 @@ export async function run({ args, emit, log }) {
   const opts = parseArgs(args);
   const reps = Math.max(5, Number(opts.reps ?? 7));
   const install = Boolean(opts['install-torch']) || process.env.SBM_BENCH_INSTALL_TORCH === '1';
-  let wk;
+  let bn;
   try {
-    wk = await import('@sbm/wasm-kernels');
+    await import('@sbm/wasm-kernels');
+    bn = await import('@sbm/backend-node');
   } catch (e) {
-    throw new Error(`build @sbm/wasm-kernels first: (cd packages/wasm-kernels && npx tsup) — ${e.message}`);
+    throw new Error(
+      `build the packages first: for p in core wasm-kernels backend-node; do (cd packages/$p && npx tsup); done — ${e.message}`,
+    );
   }
-  const cases = buildCases();
+  const only = typeof opts.only === 'string' ? opts.only : null;
+  const cases = buildCases().filter((c) => only === null || c.label.includes(only));
 
-  await tf.setBackend('wasm');
-  await tf.ready();
-  // The backend's own kernels, captured before ours replace them, for the "wasm-tfjs" comparison lines.
+  // The backend's own kernels, captured before ours replace them (tfjs-backend-wasm registers its kernels at
+  // import time, ours are registered by initBackend), for the "wasm-tfjs" comparison lines.
   const builtin = {
     Conv2DBackpropInput: tf.getKernel('Conv2DBackpropInput', 'wasm').kernelFunc,
     BatchMatMul: tf.getKernel('BatchMatMul', 'wasm').kernelFunc,
   };
-  const registered = wk.registerWasmTrainingKernels();
+  // initWasm is what initBackend({ backend: 'wasm' }) runs: threaded build, sbm's training kernels registered.
+  const info = await bn.initWasm();
+  const wasmThreads = info.threads;
+  const registered = info.trainingKernels;
+  log(
+    `wasm backend '${tf.getBackend()}' with ${wasmThreads} thread(s)${info.notes.length ? `; ${info.notes.join('; ')}` : ''}`,
+  );
 
   const torch = opts['no-torch'] ? null : findTorch({ install, log });
   let torchMs = {};
+  let torch1Ms = {};
   if (torch) {
-    log(`torch ${torch.version} (${torch.python}), ${torch.threads} thread(s)`);
-    torchMs = torchTimes(
-      torch,
-      cases.map((c) => c.torch),
-      reps,
-    );
+    log(`torch ${torch.version} (${torch.python}): timing with ${wasmThreads} thread(s) and with 1`);
+    const torchCases = cases.map((c) => c.torch);
+    torchMs = torchTimes(torch, torchCases, reps, wasmThreads);
+    torch1Ms = wasmThreads === 1 ? torchMs : torchTimes(torch, torchCases, reps, 1);
   } else log('torch not available: torchMs = null (use --install-torch or SBM_BENCH_INSTALL_TORCH=1)');
 
   const tfjsVersion = JSON.parse(
@@ -198,18 +210,22 @@ export async function run({ args, emit, log }) {
     cpu: os.cpus()[0]?.model ?? 'unknown',
     cores: os.cpus().length,
     tfjs: tfjsVersion,
-    wasmSimd: tf.env().getBool('WASM_HAS_SIMD_SUPPORT'),
-    wasmThreads: tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT'),
+    wasmSimd: await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'),
+    wasmThreads,
     torch: torch?.version ?? null,
-    torchThreads: torch?.threads ?? null,
+    torchThreads: torch ? wasmThreads : null,
+    torchDefaultThreads: torch?.threads ?? null,
     registered,
     reps,
   });
 
-  // `ms`/`torchMs` are medians, `ratio` = ms / torchMs; minMs / torchMinMs / minRatio are the same from the
-  // fastest run, given because other processes on a 2-core machine inflate medians.
+  // `ms`/`torchMs` are medians, `ratio` = ms / torchMs (torch on wasmThreads threads); torch1Ms is torch on one
+  // thread and ratio1 = ms / torch1Ms (less sensitive to other load: torch's OpenMP threads spin-wait, so on a busy
+  // 2-core machine torchMs can exceed torch1Ms many times over). minMs / torchMinMs / minRatio are the same from the fastest run, given because other processes on a
+  // 2-core machine inflate medians. wasmThreads is recorded on every line (it only applies to backend 'wasm').
   const line = (c, backend, time, extra = {}) => {
     const [t, tMin] = torchMs[c.torch.id] ?? [null, null];
+    const [t1] = torch1Ms[c.torch.id] ?? [null];
     const ms = time?.median ?? null;
     const min = time?.min ?? null;
     emit({
@@ -221,8 +237,11 @@ export async function run({ args, emit, log }) {
       minMs: round(min),
       torchMinMs: round(tMin),
       minRatio: min !== null && tMin ? round(min / tMin, 2) : null,
+      torch1Ms: round(t1),
+      ratio1: ms !== null && t1 ? round(ms / t1, 2) : null,
       mflop: round(c.mflop, 1),
-      ...(torch ? { torchThreads: torch.threads } : {}),
+      wasmThreads,
+      ...(torch ? { torchThreads: wasmThreads } : {}),
       ...extra,
     });
   };
