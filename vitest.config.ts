@@ -23,6 +23,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Two cores here and in CI: run two test files at once (vitest's default leaves one core idle).
+    maxWorkers: 2,
     reporters: ['default'],
   },
 });

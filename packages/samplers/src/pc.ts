@@ -4,6 +4,8 @@ import { linspace } from '@sbm/ode';
 import { createSde, type Sde } from '@sbm/sde';
 import { checkSamples, checkSdeOptions, countingScoreFn, disposeOnError, initialState, StepLoop } from './loop';
 import { getCorrector, getPredictor } from './registry';
+import { eulerMaruyama } from './predictors/euler-maruyama';
+import { noneCorrector, nonePredictor } from './predictors/none';
 import type { SampleResult, SdeSamplerOptions } from './types';
 
 export interface PcSamplerOptions extends SdeSamplerOptions {
@@ -75,7 +77,13 @@ export async function pcSampler(opts: PcSamplerOptions, name = 'pc'): Promise<Sa
   }
   const predictorFactory = getPredictor(opts.predictor ?? 'reverse-diffusion');
   const correctorFactory = getCorrector(opts.corrector ?? 'langevin');
-  const sde = sdeWithSteps(opts.sde, steps);
+  // Only reverse diffusion, ancestral sampling and the correctors (α_i, and the VP Langevin step through
+  // correctorAlphaT) read the N-step grid; Euler–Maruyama (Song et al. 2021, eq. 6) and 'none' are continuous-time, so
+  // EM keeps the caller's SDE: it then works at any step count (the VP DDPM grid needs N > β_max) and with SDEs that
+  // createSde cannot rebuild. Registered plugins are assumed to need the grid.
+  const gridFree =
+    (predictorFactory === eulerMaruyama || predictorFactory === nonePredictor) && correctorFactory === noneCorrector;
+  const sde = gridFree ? opts.sde : sdeWithSteps(opts.sde, steps);
   const counted = countingScoreFn(opts.score);
   const probabilityFlow = opts.probabilityFlow ?? false;
   const predictor = predictorFactory({

@@ -237,6 +237,46 @@ describeWithBackends(
       expect(d.stats.nfe).toBe(11);
       tf.dispose([h.samples, d.samples]);
     });
+
+    it('em, ode, dpm-solver and heun need no DDPM grid: VP at 10 steps works; pc with reverse diffusion says N', async () => {
+      // β_max/N = 20/10 ≥ 1: the DDPM grid of VP / sub-VP with N = 10 does not exist, but the continuous-time
+      // samplers never read it. An SDE that createSde cannot rebuild (unregistered name) must work with em too.
+      class UnregisteredVp extends VpSde {
+        override readonly name: string = 'unregistered-vp';
+      }
+      for (const sde of [new VpSde(), new SubVpSde()]) {
+        const score = gaussScore(sde);
+        for (const o of [
+          { sampler: 'em', steps: 10 },
+          { sampler: 'pc', predictor: 'euler-maruyama', corrector: 'none', steps: 10 },
+          { sampler: 'ode', method: 'rk4', steps: 10 },
+          { sampler: 'dpm-solver', steps: 10 },
+          // EDM Heun at 5–10 levels is genuinely too coarse for this check (std 1.34 / 0.62 for 0.5 on VP: its σ steps cross
+          // the data scale), so it runs at its default 18 levels (35 NFE), still a step count with no DDPM grid.
+          { sampler: 'heun', steps: 18 },
+        ]) {
+          const r = await withLeakCheck(() => sample({ ...o, sde, score, shape: [n, 1], seed: 3 } as SampleOptions));
+          const m = await moments(r.samples);
+          r.samples.dispose();
+          // 10 steps are coarse: only the order of magnitude is checked here (a wrong sign or a missing noise term
+          // moves the mean or the std by more than 0.3); accuracy per step count is the samplers bench's job.
+          expect(Math.abs(m.mean - MU), `${sde.name} ${JSON.stringify(o)} mean`).toBeLessThan(0.15);
+          expect(Math.abs(m.std - S), `${sde.name} ${JSON.stringify(o)} std`).toBeLessThan(0.15);
+        }
+        const before = countTensors();
+        await expect(sample({ sde, score, shape: [8, 1], seed: 3, steps: 10 })).rejects.toSatisfy(
+          (e) => isSbmError(e, 'INVALID_ARGUMENT') && e.message.includes('N') && e.message.includes('betaMax'),
+        );
+        expect(countTensors()).toBe(before);
+      }
+      // Same seed ⇒ same draws: EM on an SDE that createSde cannot rebuild equals EM on the registered VP.
+      const vp = new VpSde();
+      const a = await sample({ sampler: 'em', sde: vp, score: gaussScore(vp), shape: [64, 1], seed: 5, steps: 10 });
+      const u = new UnregisteredVp();
+      const b = await sample({ sampler: 'em', sde: u, score: gaussScore(u), shape: [64, 1], seed: 5, steps: 10 });
+      expect(Array.from(await b.samples.data())).toEqual(Array.from(await a.samples.data()));
+      tf.dispose([a.samples, b.samples]);
+    });
   },
   { backends: ['cpu'] },
 );

@@ -4,7 +4,10 @@ import type { ReverseSde, Sde } from '@sbm/sde';
 
 /** What a predictor or corrector is built from. */
 export interface UpdateContext {
-  /** The SDE with N equal to the sampler's step count (the SMLD / DDPM grids are indexed by it). */
+  /**
+   * The SDE, rebuilt with N equal to the sampler's step count (the SMLD / DDPM grids are indexed by it) unless the
+   * predictor is 'euler-maruyama' or 'none' and the corrector 'none' (then the caller's SDE as given).
+   */
   sde: Sde;
   /** Its reverse process under the (counted) score; `rsde.evalScore(x, t)` calls the score. */
   rsde: ReverseSde;
