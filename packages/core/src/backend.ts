@@ -70,10 +70,16 @@ let current: Backend | undefined;
 /** Registers a backend under `name`. Higher priority is tried first in automatic selection (as tf.registerBackend). */
 export function registerBackend(name: string, factory: BackendFactory, priority = 0): void {
   if (typeof name !== 'string' || name.length === 0) {
-    throw new SbmError('INVALID_ARGUMENT', `registerBackend: name: expected a non-empty string, got ${describeValue(name)}`);
+    throw new SbmError(
+      'INVALID_ARGUMENT',
+      `registerBackend: name: expected a non-empty string, got ${describeValue(name)}`,
+    );
   }
   if (typeof factory !== 'function') {
-    throw new SbmError('INVALID_ARGUMENT', `registerBackend: factory: expected a function, got ${describeValue(factory)}`);
+    throw new SbmError(
+      'INVALID_ARGUMENT',
+      `registerBackend: factory: expected a function, got ${describeValue(factory)}`,
+    );
   }
   registry.set(name, { name, factory, priority });
 }
@@ -84,7 +90,9 @@ export function removeBackend(name: string): void {
 
 /** Registered backend names, highest priority first. */
 export function listBackends(): { name: string; priority: number }[] {
-  return [...registry.values()].sort((a, b) => b.priority - a.priority).map(({ name, priority }) => ({ name, priority }));
+  return [...registry.values()]
+    .sort((a, b) => b.priority - a.priority)
+    .map(({ name, priority }) => ({ name, priority }));
 }
 
 export interface SelectionAttempt {

@@ -55,5 +55,7 @@ export function randomUniform(shape: number[], seed: number | SeedStream): tf.Te
 /** Rademacher noise: ±1 with equal probability. */
 export function rademacher(shape: number[], seed: number | SeedStream): tf.Tensor {
   const s = seedStream(seed).next();
-  return tf.tidy(() => tf.sub(tf.mul(tf.cast(tf.less(tf.randomUniform(shape, 0, 1, 'float32', s), 0.5), 'float32'), 2), 1));
+  return tf.tidy(() =>
+    tf.sub(tf.mul(tf.cast(tf.less(tf.randomUniform(shape, 0, 1, 'float32', s), 0.5), 'float32'), 2), 1),
+  );
 }

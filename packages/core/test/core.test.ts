@@ -47,7 +47,9 @@ describe('SeedStream', () => {
 
 describe('validation', () => {
   it('names the argument, expectation and value', () => {
-    expect(() => checkNumber(-1, 'steps', { min: 1, integer: true })).toThrow('steps: expected an integer >= 1, got -1');
+    expect(() => checkNumber(-1, 'steps', { min: 1, integer: true })).toThrow(
+      'steps: expected an integer >= 1, got -1',
+    );
     expect(() => checkNumber(NaN, 'eps', { gt: 0 })).toThrow('eps: expected a finite number > 0, got NaN');
     expect(() => checkChoice('foo', 'sde', ['ve', 'vp'])).toThrow('sde: expected one of "ve", "vp", got "foo"');
     try {
@@ -124,9 +126,13 @@ describe('backend registry', () => {
       capabilities: { training: true, webgpu: false, float32: true, threads: 1 },
       reason: `${name} chosen`,
     });
-    registerBackend('test-high', async () => {
-      throw new SbmError('BACKEND_UNAVAILABLE', 'not here');
-    }, 1e6);
+    registerBackend(
+      'test-high',
+      async () => {
+        throw new SbmError('BACKEND_UNAVAILABLE', 'not here');
+      },
+      1e6,
+    );
     registerBackend('test-mid', fake('test-mid'), 1e5);
     try {
       const sel = await selectBackend();

@@ -593,7 +593,9 @@ describe('VP discrete grid guard', () => {
     const vp = new VpSde({ N: 10 });
     const x = tf.zeros([2, 3]);
     const t = tf.tensor1d([0.5, 0.9]);
-    expect(() => vp.discretize(x, t)).toThrow(/N: the discrete DDPM grid needs betaMax \/ N < 1, got betaMax 20 and N 10/);
+    expect(() => vp.discretize(x, t)).toThrow(
+      /N: the discrete DDPM grid needs betaMax \/ N < 1, got betaMax 20 and N 10/,
+    );
     expect(() => vp.correctorAlphaT(t)).toThrow(/betaMax \/ N < 1/);
     tf.dispose([x, t]);
   });
