@@ -1,0 +1,146 @@
+import * as tf from '@tensorflow/tfjs';
+import { SbmError, checkNumber } from '@sbm/core';
+
+export interface AdamOptions {
+  /** β1 (default 0.9, score_sde config.optim.beta1). */
+  beta1?: number;
+  /** β2 (default 0.999). */
+  beta2?: number;
+  /** ε added to √v̂ (default 1e-8, score_sde config.optim.eps). */
+  eps?: number;
+}
+
+/** Adam's state: the step count and the first / second moment of every trained weight, by weight name. */
+export interface AdamState {
+  step: number;
+  m: tf.NamedTensorMap;
+  v: tf.NamedTensorMap;
+}
+
+/**
+ * Adam (Kingma & Ba 2015, Algorithm 1) as torch.optim.Adam computes it without weight decay:
+ * m ← β1 m + (1−β1) g, v ← β2 v + (1−β2) g², θ ← θ − (lr / (1−β1ᵗ)) · m / (√v / √(1−β2ᵗ) + ε).
+ * The moments are tf.Variables keyed by the model's weight names (not tf.train.adam's engine-global variable
+ * names), so the whole state can be written to a checkpoint and read back bit for bit.
+ */
+export class Adam {
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  private t = 0;
+  private readonly m = new Map<string, tf.Variable>();
+  private readonly v = new Map<string, tf.Variable>();
+
+  constructor(weights: readonly { name: string; tensor: tf.Tensor }[], opts: AdamOptions = {}) {
+    this.beta1 = checkNumber(opts.beta1 ?? 0.9, 'adam.beta1', { min: 0, lt: 1 });
+    this.beta2 = checkNumber(opts.beta2 ?? 0.999, 'adam.beta2', { min: 0, lt: 1 });
+    this.eps = checkNumber(opts.eps ?? 1e-8, 'adam.eps', { min: 0 });
+    for (const w of weights) {
+      const zeros = tf.zerosLike(w.tensor);
+      this.m.set(w.name, tf.variable(zeros, false));
+      this.v.set(w.name, tf.variable(zeros, false));
+      // Each variable keeps its own reference to the data; assign() later replaces it without aliasing.
+      zeros.dispose();
+    }
+  }
+
+  /** Updates taken so far. */
+  get step(): number {
+    return this.t;
+  }
+
+  /**
+   * One update of `params` (by name) with gradients `grads` (by name) multiplied by `gradScale` (the clipping
+   * coefficient) and learning rate `lr`. Allocates nothing that outlives the call.
+   */
+  update(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number, gradScale = 1): void {
+    const t = this.t + 1;
+    const bc1 = 1 - this.beta1 ** t;
+    const bc2 = 1 - this.beta2 ** t;
+    tf.tidy(() => {
+      for (const [name, p] of params) {
+        const g0 = grads.get(name);
+        // A weight the loss does not depend on has no gradient; torch.optim.Adam skips it (grad is None).
+        if (!g0) continue;
+        const g = gradScale === 1 ? g0 : tf.mul(g0, gradScale);
+        const m = this.m.get(name)!;
+        const v = this.v.get(name)!;
+        const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
+        const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
+        m.assign(mNew);
+        v.assign(vNew);
+        const denom = tf.add(tf.div(tf.sqrt(vNew), Math.sqrt(bc2)), this.eps);
+        p.assign(tf.sub(p, tf.mul(tf.div(mNew, denom), lr / bc1)));
+      }
+    });
+    this.t = t;
+  }
+
+  /** The live state (do not dispose the tensors). */
+  getState(): AdamState {
+    return { step: this.t, m: Object.fromEntries(this.m), v: Object.fromEntries(this.v) };
+  }
+
+  /** Loads a state saved with getState (names and shapes must match). The given tensors are not consumed. */
+  setState(state: AdamState): void {
+    checkNumber(state.step, 'optimizerState.step', { integer: true, min: 0 });
+    for (const [kind, own, given] of [
+      ['m', this.m, state.m],
+      ['v', this.v, state.v],
+    ] as const) {
+      const names = Object.keys(given);
+      if (names.length !== own.size || names.some((n) => !own.has(n))) {
+        throw new SbmError(
+          'CONFIG_MISMATCH',
+          `optimizerState.${kind}: expected the ${own.size} trained weights of the model, got ${names.length} ` +
+            `entries (${
+              names
+                .filter((n) => !own.has(n))
+                .slice(0, 3)
+                .join(', ') || 'some missing'
+            })`,
+          { argument: `optimizerState.${kind}` },
+        );
+      }
+      for (const [name, variable] of own) {
+        if (given[name].shape.join() !== variable.shape.join()) {
+          throw new SbmError(
+            'CONFIG_MISMATCH',
+            `optimizerState.${kind}["${name}"]: expected shape [${variable.shape}], got [${given[name].shape}]`,
+          );
+        }
+      }
+    }
+    for (const [name, variable] of this.m) variable.assign(state.m[name]);
+    for (const [name, variable] of this.v) variable.assign(state.v[name]);
+    this.t = state.step;
+  }
+
+  dispose(): void {
+    for (const x of [...this.m.values(), ...this.v.values()]) x.dispose();
+    this.m.clear();
+    this.v.clear();
+  }
+}
+
+/** √(Σ‖g‖²) over every gradient (torch.nn.utils.clip_grad_norm_'s total 2-norm). */
+export function globalNorm(grads: readonly tf.Tensor[]): tf.Scalar {
+  return tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+}
+
+/**
+ * clip_grad_norm_'s scale: gradients are multiplied by min(1, maxNorm / (norm + 1e-6)) (score_sde_pytorch
+ * losses.optimization_manager with config.optim.grad_clip).
+ */
+export function clipCoefficient(norm: number, maxNorm: number): number {
+  return Math.min(1, maxNorm / (norm + 1e-6));
+}
+
+/**
+ * score_sde's linear warm-up: lr · min(step / warmup, 1). The reference passes the 0-based step, so its first update
+ * has lr 0 and only moves Adam's moments; here `step` counts updates from 1, so the first update already moves
+ * the weights (the schedule is the reference's shifted by one step).
+ */
+export function warmupLr(lr: number, warmup: number, step: number): number {
+  return warmup > 0 ? lr * Math.min(step / warmup, 1) : lr;
+}
