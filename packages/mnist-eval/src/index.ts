@@ -1,0 +1,10 @@
+export { MnistClassifier, loadClassifier } from './classifier';
+export type { ImageOptions, ImageRange, ClassifierOptions, Extracted } from './classifier';
+export { frechetDistance, sqrtPsd, jacobiEigen } from './frechet';
+export type { VectorLike, MatrixLike } from './frechet';
+export { mnistQuality, featureStatistics, moments } from './quality';
+export type { FeatureStatistics, MnistQuality, MnistQualityOptions } from './quality';
+export { trainClassifier } from './train';
+export type { TrainClassifierOptions, TrainClassifierResult } from './train';
+export { FEATURE_DIM, NUM_CLASSES, PARAM_SHAPES, PARAM_NAMES, initParams, forward } from './model';
+export type { ClassifierParams } from './model';

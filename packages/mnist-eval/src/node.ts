@@ -1,0 +1,41 @@
+/**
+ * @sbm/mnist-eval/node — everything in the main entry plus loading the classifier weights shipped in the package
+ * (weights/classifier.safetensors) from disk. The main entry stays browser-safe.
+ */
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { SbmError } from '@sbm/core';
+import { loadClassifier, type ClassifierOptions, type MnistClassifier } from './classifier';
+
+export * from './index';
+
+/**
+ * Absolute path of the shipped weights. Both src/node.ts (tests, on sources) and dist/node.{js,cjs} (the build; the
+ * CommonJS one gets import.meta.url from tsup's shims) sit one directory below the package root.
+ */
+export function defaultWeightsPath(): string {
+  return fileURLToPath(new URL('../weights/classifier.safetensors', import.meta.url));
+}
+
+/** Loads the shipped classifier (or the safetensors file at `path`). FILE_NOT_FOUND / IO_ERROR / CORRUPT_CHECKPOINT. */
+export async function loadDefaultClassifier(
+  opts: ClassifierOptions & { path?: string } = {},
+): Promise<MnistClassifier> {
+  const path = opts.path ?? defaultWeightsPath();
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(path));
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    const reason = e instanceof Error ? e.message : String(e);
+    throw new SbmError(
+      code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'IO_ERROR',
+      code === 'ENOENT'
+        ? `loadDefaultClassifier: no weights file at ${path} (retrain with: node tools/mnist-classifier/train.mjs)`
+        : `loadDefaultClassifier: cannot read ${path}: ${reason}`,
+      { path },
+      { cause: e },
+    );
+  }
+  return loadClassifier(bytes, { inputRange: opts.inputRange });
+}
