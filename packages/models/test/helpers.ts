@@ -1,0 +1,21 @@
+import * as tf from '@tensorflow/tfjs';
+
+/** max |a − b| over two equally long arrays. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+export function values(t: tf.Tensor): number[] {
+  return Array.from(t.dataSync());
+}
+
+/** Runs fn and asserts it leaves tf.memory().numTensors unchanged (its returned tensors are disposed first). */
+export function countLeaks(fn: () => tf.TensorContainer | void): number {
+  const before = tf.memory().numTensors;
+  const out = fn();
+  if (out) tf.dispose(out);
+  return tf.memory().numTensors - before;
+}
