@@ -1,0 +1,242 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { BACKEND_CHOICES } from './backend';
+import { describeError, EXIT_USAGE } from './errors';
+import { intArg, positiveArg } from './util';
+import { SAMPLER_CHOICES } from './commands/sample';
+import { DIVERGENCE_CHOICES } from './commands/nll';
+
+function cliVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    return pkg.version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+const backendOption = () =>
+  new Option('--backend <name>', 'tfjs backend (default: SBM_BACKEND, else automatic)').choices(BACKEND_CHOICES);
+
+/** Runs a command body and records its exit code (the process exits once, in main). */
+let exitCode = 0;
+const run =
+  <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+  async (...args: A) => {
+    exitCode = await fn(...args);
+  };
+
+function examples(lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('sbm')
+    .description('Score-based generative models on TensorFlow.js: train, sample, likelihoods and figures.')
+    .version(cliVersion(), '-V, --version')
+    .option('--verbose', 'print stack traces of errors')
+    .showSuggestionAfterError(true)
+    .addHelpText(
+      'after',
+      examples([
+        'sbm quickstart',
+        'sbm train --data toy:moons --sde vp --model mlp --steps 2000 --out runs/moons',
+        'sbm sample --ckpt runs/moons --sampler ode --out moons.png',
+        'sbm nll --ckpt runs/moons --data toy:moons',
+        'sbm info',
+      ]),
+    );
+
+  program
+    .command('quickstart')
+    .description(
+      'Train a 2-D MLP on the swiss roll (2000 steps, ~1-2 min), sample with PC and the ODE, plot, and report swd and NLL.',
+    )
+    .option('--steps <n>', 'training steps', intArg('--steps'), 2000)
+    .option('--n <n>', 'samples per sampler (and reference points)', intArg('--n'), 1000)
+    .option('--nll-n <n>', 'held-out points for the NLL', intArg('--nll-n'), 500)
+    .option('--seed <n>', 'seed of sampling and evaluation', intArg('--seed', 0), 0)
+    .option('--out <dir>', 'output folder', 'runs/quickstart')
+    .addOption(backendOption())
+    .addHelpText(
+      'after',
+      examples([
+        'sbm quickstart',
+        'sbm quickstart --steps 300 --out runs/qs-short',
+        'SBM_BACKEND=cpu sbm quickstart --steps 100',
+      ]),
+    )
+    .action(
+      run(async (o) => {
+        const { quickstart } = await import('./commands/quickstart');
+        return quickstart(o);
+      }),
+    );
+
+  program
+    .command('train')
+    .description(
+      'Train a score model; checkpoints, sample previews and a loss curve go to --out. Ctrl-C saves and exits 130.',
+    )
+    .requiredOption('--data <spec>', 'toy:swissroll|moons|gmm|checkerboard|rings|ring8|grid25, mnist, folder:PATH')
+    .option('--sde <name>', 've, vp, subvp, tutorial-ve or a registered SDE', 'vp')
+    .addOption(new Option('--model <name>', 'score network').choices(['mlp', 'scorenet', 'ncsnpp']).default('mlp'))
+    .option('--config <file>', 'JSON { model: {...}, sde: {...}, train: { steps, lr, batchSize, warmup, emaDecay } }')
+    .option('--steps <n>', 'total optimizer steps (counted from 0, also when resuming)', intArg('--steps'))
+    .option('--epochs <n>', 'total epochs instead of --steps', intArg('--epochs'))
+    .option('--batch <n>', 'batch size (default 512 for toy data, 128 for images)', intArg('--batch'))
+    .option('--lr <x>', 'Adam learning rate (default 5e-3 toy, 2e-4 images)', positiveArg('--lr'))
+    .option('--warmup <n>', 'linear lr warm-up steps (default 5% of the run, ≤ 5000)', intArg('--warmup', 0))
+    .option('--ema-decay <x>', 'EMA decay (default 0.99 toy, 0.999 images)', positiveArg('--ema-decay'))
+    .option('--seed <n>', 'seed of weights, batches and noise', intArg('--seed', 0), 0)
+    .option('--n-data <n>', 'training set size (toy: points drawn; images: first N)', intArg('--n-data'))
+    .option('--image-size <n>', 'folder data: resize to this side', intArg('--image-size'))
+    .addOption(new Option('--channels <n>', 'folder data: 1 or 3').choices(['1', '3']).argParser(Number))
+    .requiredOption('--out <dir>', 'run folder (checkpoint, sbm-run.json, samples/, loss.png)')
+    .option('--resume', 'continue the checkpoint in --out', false)
+    .option('--ckpt-every <n>', 'checkpoint every N steps', intArg('--ckpt-every'), 1000)
+    .option('--sample-every <n>', 'write a sample preview and the loss curve every N steps', intArg('--sample-every'))
+    .addOption(backendOption())
+    .addHelpText(
+      'after',
+      examples([
+        'sbm train --data toy:swissroll --sde vp --model mlp --steps 1000 --out runs/swiss',
+        'sbm train --data toy:swissroll --sde vp --model mlp --steps 3000 --out runs/swiss --resume',
+        'sbm train --data toy:checkerboard --sde subvp --steps 4000 --sample-every 1000 --out runs/checker',
+        'sbm train --data mnist --sde tutorial-ve --model scorenet --epochs 5 --out runs/mnist',
+      ]),
+    )
+    .action(
+      run(async (o) => {
+        const { trainCommand } = await import('./commands/train');
+        return trainCommand(o);
+      }),
+    );
+
+  program
+    .command('sample')
+    .description('Draw samples from a checkpoint: a scatter PNG for 2-D data, an image grid otherwise.')
+    .requiredOption('--ckpt <dir>', 'run folder written by sbm train')
+    .addOption(new Option('--sampler <name>', 'sampler').choices(SAMPLER_CHOICES).default('pc'))
+    .option('--steps <n>', 'steps (ald: steps per level)', intArg('--steps'))
+    .option('--snr <x>', 'signal-to-noise ratio of the Langevin corrector / langevin sampler', positiveArg('--snr'))
+    .option('--n <n>', 'number of samples (default 1000 for 2-D, 64 images)', intArg('--n'))
+    .option('--seed <n>', 'sampling seed', intArg('--seed', 0), 0)
+    .option('--no-ema', 'use the raw weights instead of their EMA')
+    .requiredOption('--out <file.png>', 'output PNG')
+    .option('--score-field <file.png>', '2-D only: also plot the learned score as arrows')
+    .option('--json', 'print a JSON summary on stdout', false)
+    .addOption(backendOption())
+    .addHelpText(
+      'after',
+      examples([
+        'sbm sample --ckpt runs/swiss --sampler pc --out swiss-pc.png',
+        'sbm sample --ckpt runs/swiss --sampler ode --n 2000 --score-field field.png --out swiss-ode.png',
+        'sbm sample --ckpt runs/mnist --sampler dpm-solver --steps 20 --n 64 --out digits.png --json',
+      ]),
+    )
+    .action(
+      run(async (o) => {
+        const { sampleCommand } = await import('./commands/sample');
+        return sampleCommand(o);
+      }),
+    );
+
+  program
+    .command('nll')
+    .description(
+      'Negative log-likelihood through the probability-flow ODE: nats per sample (2-D) or bits/dim (images).',
+    )
+    .requiredOption('--ckpt <dir>', 'run folder written by sbm train')
+    .option('--data <spec>', 'mnist:test, toy:NAME, folder:PATH (default: the data the run trained on)')
+    .option('--n <n>', 'number of held-out samples (default 1000 toy, 100 images)', intArg('--n'))
+    .addOption(
+      new Option('--divergence <kind>', 'trace estimator (default exact for D ≤ 16)').choices(DIVERGENCE_CHOICES),
+    )
+    .option('--batch <n>', 'samples per ODE solve', intArg('--batch'))
+    .option('--seed <n>', 'seed of probes and dequantization', intArg('--seed', 0), 0)
+    .option('--no-ema', 'use the raw weights instead of their EMA')
+    .option('--json', 'print a JSON summary on stdout', false)
+    .addOption(backendOption())
+    .addHelpText(
+      'after',
+      examples([
+        'sbm nll --ckpt runs/swiss --data toy:swissroll --n 500',
+        'sbm nll --ckpt runs/mnist --data mnist:test --n 200 --json',
+      ]),
+    )
+    .action(
+      run(async (o) => {
+        const { nllCommand } = await import('./commands/nll');
+        return nllCommand(o);
+      }),
+    );
+
+  program
+    .command('info')
+    .description('Available backends, which one is chosen and why, and versions.')
+    .option('--json', 'print JSON', false)
+    .addOption(backendOption())
+    .addHelpText('after', examples(['sbm info', 'SBM_BACKEND=cpu sbm info --json']))
+    .action(
+      run(async (o) => {
+        const { infoCommand } = await import('./commands/info');
+        return infoCommand({ ...o, cliVersion: cliVersion() });
+      }),
+    );
+
+  program
+    .command('bench')
+    .description('Run a benchmark suite of the sbm repository (tools/bench/bin/bench.mjs; one JSON object per line).')
+    .argument('<suite>', 'kernels, likelihood, samplers, train, …')
+    .argument('[args...]', 'passed on to the suite')
+    .allowUnknownOption(true)
+    .addHelpText('after', examples(['sbm bench samplers', 'sbm bench train']))
+    .action(
+      run(async (suite: string, rest: string[]) => {
+        const { benchCommand } = await import('./commands/bench');
+        return benchCommand(suite, rest);
+      }),
+    );
+
+  program.exitOverride();
+  program.configureOutput({ outputError: () => undefined });
+  for (const c of program.commands) {
+    c.exitOverride();
+    c.configureOutput({ outputError: () => undefined });
+    c.showSuggestionAfterError(true);
+    if (c.name() !== 'bench') c.option('--verbose', 'print stack traces of errors');
+  }
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const verbose = argv.includes('--verbose');
+  try {
+    await buildProgram().parseAsync(argv);
+    return exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+      if (e.code === 'commander.help' || e.code === 'commander.executeSubCommandAsync') return EXIT_USAGE;
+      // Commander's own message ("error: unknown option '--x'\n(Did you mean --y?)") as one line.
+      const msg = e.message.replace(/^error:\s*/, '').replace(/\s*\n\s*/g, ' ');
+      process.stderr.write(`sbm: ${msg}\n`);
+      return EXIT_USAGE;
+    }
+    const { code, line } = describeError(e);
+    process.stderr.write(`sbm: ${line}\n`);
+    if (verbose && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    return code;
+  }
+}
+
+main(process.argv).then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`sbm: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,51 @@
+import type { TrainProgress } from '@sbm/training';
+import { formatDuration } from './util';
+
+/**
+ * Training progress on stderr: a bar redrawn in place when stderr is a terminal, otherwise one plain line at most
+ * every `intervalMs` (and at the last step), so logs stay readable when redirected to a file.
+ */
+export class ProgressReporter {
+  private last = 0;
+  private drewBar = false;
+  private readonly tty: boolean;
+
+  constructor(
+    private readonly total: number,
+    private readonly unit: string,
+    private readonly intervalMs = 2000,
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+  ) {
+    this.tty = Boolean(stream.isTTY) && !process.env.CI;
+  }
+
+  update(p: TrainProgress): void {
+    const now = Date.now();
+    const final = p.step >= this.total;
+    const text =
+      `step ${p.step}/${this.total}  loss ${p.loss.toPrecision(4)}  ` +
+      `${Math.round(p.imagesPerSec)} ${this.unit}/s  ETA ${formatDuration(p.etaSec)}`;
+    if (this.tty) {
+      if (!final && now - this.last < 100) return;
+      this.last = now;
+      const width = 24;
+      const filled = Math.round((width * p.step) / Math.max(1, this.total));
+      const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
+      this.stream.write(`\r\x1b[2K${bar} ${text}`);
+      this.drewBar = true;
+      if (final) this.end();
+      return;
+    }
+    if (!final && now - this.last < this.intervalMs) return;
+    this.last = now;
+    this.stream.write(`${text}\n`);
+  }
+
+  /** Ends the bar line (call before printing anything else). */
+  end(): void {
+    if (this.tty && this.drewBar) {
+      this.stream.write('\n');
+      this.drewBar = false;
+    }
+  }
+}

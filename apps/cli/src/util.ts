@@ -1,0 +1,83 @@
+import { randomBytes } from 'node:crypto';
+import * as fsp from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { UsageError } from './errors';
+
+/**
+ * Writes `data` to `path` through a temporary file in the same folder, flushed and renamed over the target, so a
+ * reader (or a crash) never sees a half-written file.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const dir = dirname(path);
+  await fsp.mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const fh = await fsp.open(tmp, 'wx');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, path);
+  } catch (e) {
+    await fsp.unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+}
+
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
+}
+
+/** Parses a flag value as an integer ≥ min, or fails naming the flag. */
+export function intArg(flag: string, min = 1): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!/^[-+]?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) {
+      throw new UsageError(`${flag}: expected an integer ≥ ${min}, got "${v}"`);
+    }
+    return n;
+  };
+}
+
+/** Parses a flag value as a finite number > 0 (or ≥ 0 with allowZero). */
+export function positiveArg(flag: string, allowZero = false): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || (!allowZero && n === 0)) {
+      throw new UsageError(`${flag}: expected a number ${allowZero ? '≥' : '>'} 0, got "${v}"`);
+    }
+    return n;
+  };
+}
+
+export async function fileExists(path: string): Promise<boolean> {
+  try {
+    await fsp.access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function mean(v: number[]): number {
+  return v.reduce((a, b) => a + b, 0) / v.length;
+}
+
+/** Standard error of the mean, sample std / √n (0 for n < 2). */
+export function stdErr(v: number[]): number {
+  if (v.length < 2) return 0;
+  const m = mean(v);
+  const s2 = v.reduce((a, b) => a + (b - m) * (b - m), 0) / (v.length - 1);
+  return Math.sqrt(s2 / v.length);
+}
+
+export function formatDuration(sec: number): string {
+  if (!Number.isFinite(sec)) return '?';
+  const s = Math.max(0, Math.round(sec));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}

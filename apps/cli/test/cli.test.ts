@@ -1,0 +1,280 @@
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decode } from 'fast-png';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// The CLI is tested as users run it: the built dist/cli.js in a child process (exit codes, stderr lines, files).
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const cliDir = join(root, 'apps', 'cli');
+const CLI = join(cliDir, 'dist', 'cli.js');
+const tmp = mkdtempSync(join(tmpdir(), 'sbm-cli-test-'));
+// The default backend (wasm here and in CI), with its threads capped so parallel test files do not oversubscribe.
+const env = { ...process.env, SBM_WASM_THREADS: '2', CI: '1' };
+
+/** Newest modification time under `path` (a file or a directory, recursively). */
+function newest(path: string): number {
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  return Math.max(st.mtimeMs, ...readdirSync(path).map((f) => newest(join(path, f))));
+}
+
+/** dist/<entry> is missing or older than the sources / package.json / build config. */
+function stale(dir: string, entry: string): boolean {
+  const dist = join(dir, 'dist', entry);
+  if (!existsSync(dist)) return true;
+  const built = statSync(dist).mtimeMs;
+  return ['src', 'package.json', 'tsup.config.ts'].some(
+    (f) => existsSync(join(dir, f)) && newest(join(dir, f)) > built,
+  );
+}
+
+/** The @sbm packages the CLI loads at run time, dependencies first. */
+function sbmDepsInOrder(): string[] {
+  const order: string[] = [];
+  const visit = (name: string) => {
+    const dir = join(root, 'packages', name);
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+    };
+    for (const dep of Object.keys(pkg.dependencies ?? {})) {
+      if (dep.startsWith('@sbm/')) visit(dep.slice(5));
+    }
+    if (!order.includes(name)) order.push(name);
+  };
+  const cli = JSON.parse(readFileSync(join(cliDir, 'package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+  };
+  for (const dep of Object.keys(cli.dependencies)) if (dep.startsWith('@sbm/')) visit(dep.slice(5));
+  return order;
+}
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function sbm(args: string[], timeout = 60_000): Result {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: tmp, env, encoding: 'utf8', timeout });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** stderr lines that are not the backend's one-line report or native-library warnings (Dawn/Vulkan probing). */
+function errorLines(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l.startsWith('sbm: ') && !l.startsWith('sbm: backend '));
+}
+
+function readPng(path: string) {
+  const png = decode(readFileSync(path));
+  return { width: png.width, height: png.height, channels: png.channels };
+}
+
+beforeAll(() => {
+  // CI builds everything before testing; locally, rebuild what is stale so the child process runs current code.
+  for (const p of sbmDepsInOrder()) {
+    const dir = join(root, 'packages', p);
+    if (stale(dir, 'index.js')) execFileSync('npx', ['tsup'], { cwd: dir, stdio: 'pipe', timeout: 180_000 });
+  }
+  if (stale(cliDir, 'cli.js')) execFileSync('npx', ['tsup'], { cwd: cliDir, stdio: 'pipe', timeout: 120_000 });
+}, 600_000);
+
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('sbm --help and usage errors', () => {
+  for (const cmd of ['quickstart', 'train', 'sample', 'nll', 'info', 'bench']) {
+    it(`sbm ${cmd} --help shows options and examples, exit 0`, () => {
+      const r = sbm([cmd, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`Usage: sbm ${cmd}`);
+      expect(r.stdout).toContain('Examples:');
+      expect(r.stdout).toContain(`$ sbm ${cmd}`);
+    });
+  }
+
+  it('an unknown flag is one line on stderr naming it, exit 2', () => {
+    const r = sbm(['sample', '--ckpt', 'x', '--out', 'x.png', '--bogus']);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/unknown option '--bogus'/);
+  });
+
+  it('an unknown command is one line, exit 2', () => {
+    const r = sbm(['smaple']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/smaple/);
+  });
+
+  it('a bad flag value (sampler, toy name, integer) is one line naming the flag, exit 2', () => {
+    const a = sbm(['sample', '--ckpt', 'x', '--out', 'x.png', '--sampler', 'magic']);
+    expect(a.code).toBe(2);
+    expect(a.stderr.trim().split('\n')).toHaveLength(1);
+    expect(a.stderr).toMatch(/--sampler.*magic/);
+    const b = sbm(['train', '--data', 'toy:donut', '--steps', '10', '--out', 'runs/x']);
+    expect(b.code).toBe(2);
+    expect(b.stderr.trim().split('\n')).toHaveLength(1);
+    expect(b.stderr).toMatch(/--data: unknown toy data set "donut"/);
+    expect(existsSync(join(tmp, 'runs', 'x'))).toBe(false);
+    const c = sbm(['train', '--data', 'toy:moons', '--steps', 'ten', '--out', 'runs/x']);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toMatch(/--steps: expected an integer/);
+  });
+
+  it('a missing checkpoint is one line, exit 2, and no output file', () => {
+    const out = join(tmp, 'never.png');
+    for (const args of [
+      ['sample', '--ckpt', join(tmp, 'no-such-run'), '--out', out],
+      ['nll', '--ckpt', join(tmp, 'no-such-run'), '--data', 'toy:moons'],
+    ]) {
+      const r = sbm(args);
+      expect(r.code).toBe(2);
+      expect(errorLines(r.stderr)).toHaveLength(1);
+      expect(r.stderr).toMatch(/--ckpt: .*no-such-run does not exist/);
+      expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace without --verbose
+    }
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('sbm quickstart (reduced budget)', () => {
+  it('writes report.json within the stated swd bound and three decodable PNGs', () => {
+    const out = join(tmp, 'qs');
+    const r = sbm(['quickstart', '--steps', '150', '--n', '500', '--nll-n', '50', '--out', out], 120_000);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+    expect(report.steps).toBe(150);
+    // Same seeds + backend ⇒ same numbers. Measured on 2-thread wasm after 150 steps (n = 500, floor 0.095): PC
+    // 1.83×, ODE 1.49× the floor; after 1 step both are > 700× (the untrained score diverges). The bound 4× is a
+    // margin for other thread counts / backends changing the last bits, not a statistical tolerance.
+    expect(report.swdPc).toBeLessThan(4 * report.swdFloor);
+    expect(report.swdOde).toBeLessThan(4 * report.swdFloor);
+    expect(report.swdFloor).toBeGreaterThan(0);
+    expect(Number.isFinite(report.nllNats)).toBe(true);
+    expect(report.nllStdErr).toBeGreaterThan(0);
+    expect(report.nfe.pc).toBe(200);
+    for (const [f, w] of [
+      ['samples.png', 900],
+      ['score-field.png', 500],
+      ['loss.png', 600],
+    ] as const) {
+      const png = readPng(join(out, f));
+      expect(png.width).toBeGreaterThan(w);
+      expect(png.height).toBeGreaterThan(300);
+    }
+    // Atomic writes leave no temporary files behind.
+    expect(readdirSync(out).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    expect(r.stdout).toContain(join(out, 'report.json'));
+  }, 150_000);
+});
+
+describe('sbm train → SIGINT → resume → sample / nll', () => {
+  const run = join(tmp, 'runs', 'moons');
+  const common = ['--data', 'toy:moons', '--sde', 'vp', '--model', 'mlp', '--batch', '256', '--warmup', '10'];
+  const pointer = () => JSON.parse(readFileSync(join(run, 'checkpoint.json'), 'utf8')) as { step: number };
+
+  it('Ctrl-C saves a checkpoint and exits 130', async () => {
+    const child = spawn(process.execPath, [CLI, 'train', ...common, '--steps', '1000000', '--out', run], {
+      cwd: tmp,
+      env,
+    });
+    let stderr = '';
+    const code = await new Promise<number | null>((resolve) => {
+      let sent = false;
+      child.stderr.on('data', (b: Buffer) => {
+        stderr += b.toString();
+        // Interrupt once training has progressed past a few steps (the plain progress lines start at step 1).
+        const m = [...stderr.matchAll(/step (\d+)\/1000000/g)].map((x) => Number(x[1]));
+        if (!sent && m.some((s) => s >= 20)) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      });
+      child.on('exit', (c) => resolve(c));
+    });
+    expect(code, stderr).toBe(130);
+    expect(stderr).toMatch(/checkpoint saved in/);
+    expect(pointer().step).toBeGreaterThanOrEqual(20);
+  }, 60_000);
+
+  it('--resume continues from the saved step to --steps; without --resume the run is refused', () => {
+    const at = pointer().step;
+    const refused = sbm(['train', ...common, '--steps', String(at + 30), '--out', run]);
+    expect(refused.code).toBe(2);
+    expect(errorLines(refused.stderr)).toHaveLength(1);
+    expect(refused.stderr).toMatch(/already holds a checkpoint.*--resume/);
+    const r = sbm(['train', ...common, '--steps', String(at + 30), '--out', run, '--resume']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(pointer().step).toBe(at + 30);
+    expect(readPng(join(run, 'loss.png')).width).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('resuming with another batch size is a config mismatch: one line, exit 2, checkpoint untouched', () => {
+    const at = pointer().step;
+    const args = ['train', ...common.map((a) => (a === '256' ? '128' : a)), '--steps', String(at + 10), '--out', run];
+    const r = sbm([...args, '--resume']);
+    expect(r.code).toBe(2);
+    expect(errorLines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toMatch(/batchSize.*CONFIG_MISMATCH/);
+    expect(pointer().step).toBe(at);
+  }, 60_000);
+
+  it('sample writes a scatter PNG and a score field, with a JSON summary', () => {
+    const out = join(tmp, 'moons-ode.png');
+    const field = join(tmp, 'moons-field.png');
+    const r = sbm([
+      'sample',
+      '--ckpt',
+      run,
+      '--sampler',
+      'ode',
+      '--n',
+      '300',
+      '--out',
+      out,
+      '--score-field',
+      field,
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout.trim());
+    expect(s.sampler).toBe('ode');
+    expect(s.n).toBe(300);
+    expect(s.nfe).toBeGreaterThan(0);
+    // A model trained for ≥ 50 steps lands within a few noise floors of the data; after 1 step the same command
+    // measured 1437× (ode, n = 300, wasm).
+    expect(s.swd).toBeLessThan(10 * s.swdFloor);
+    expect(readPng(out).width).toBeGreaterThan(0);
+    expect(readPng(field).width).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('nll prints nats per sample with a standard error (exact trace for 2-D)', () => {
+    const r = sbm(['nll', '--ckpt', run, '--n', '100', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout.trim());
+    expect(s.data).toBe('toy:moons');
+    expect(s.divergence).toBe('exact');
+    expect(s.n).toBe(100);
+    expect(Number.isFinite(s.nllNats)).toBe(true);
+    expect(s.nllStdErr).toBeGreaterThan(0);
+    const text = sbm(['nll', '--ckpt', run, '--n', '20']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^NLL -?\d+\.\d+ ± \d+\.\d+ nats per sample on toy:moons \(n = 20, exact trace/);
+  }, 60_000);
+});
+
+describe('sbm info', () => {
+  it('lists the backends and the chosen one with versions', () => {
+    const r = sbm(['info', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const info = JSON.parse(r.stdout.trim());
+    expect(info.backends).toEqual(expect.arrayContaining(['wasm', 'cpu']));
+    expect(info.backends).toContain(info.chosen);
+    expect(info.reason).toContain(info.chosen);
+    expect(info.versions['@sbm/cli']).toMatch(/^\d+\.\d+\.\d+/);
+    expect(info.versions['@tensorflow/tfjs']).toMatch(/^4\./);
+  });
+});
