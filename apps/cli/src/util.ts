@@ -1,30 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { atomicWriteFile as writeFileAtomic } from '@sbm/datasets/node';
 import { UsageError } from './errors';
 
-/**
- * Writes `data` to `path` through a temporary file in the same folder, flushed and renamed over the target, so a
- * reader (or a crash) never sees a half-written file.
- */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const dir = dirname(path);
-  await fsp.mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const fh = await fsp.open(tmp, 'wx');
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, path);
-  } catch (e) {
-    await fsp.unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-}
+/** Atomic file write (temporary file in the same folder, flushed, renamed over the target): @sbm/datasets' own. */
+export { writeFileAtomic };
 
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');

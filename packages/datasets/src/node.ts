@@ -225,7 +225,7 @@ export async function loadImageFolder(dir: string, opts: ImageFolderOptions): Pr
  * Writes `data` to `path` so no reader ever sees a partial file: a temporary file in the same folder (same file
  * system, so the rename is atomic) is written and flushed, then renamed over the target; on failure it is removed.
  */
-export async function atomicWriteFile(path: string, data: Uint8Array): Promise<void> {
+export async function atomicWriteFile(path: string, data: Uint8Array | string): Promise<void> {
   const dir = dirname(path);
   try {
     await fsp.mkdir(dir, { recursive: true });
