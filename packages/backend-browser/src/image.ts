@@ -1,33 +1,9 @@
-import { SbmError, describeValue, type ImageOutput } from '@sbm/core';
+import { SbmError, checkImagePixels, type ImageOutput } from '@sbm/core';
 import { download } from './download';
-
-function checkImage(pixels: unknown, width: unknown, height: unknown, channels: unknown, fn: string): void {
-  for (const [n, v] of [
-    ['width', width],
-    ['height', height],
-  ] as const) {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-      throw new SbmError('INVALID_ARGUMENT', `${fn}: ${n}: expected a positive integer, got ${describeValue(v)}`);
-    }
-  }
-  if (channels !== 1 && channels !== 3 && channels !== 4) {
-    throw new SbmError('INVALID_ARGUMENT', `${fn}: channels: expected 1, 3 or 4, got ${describeValue(channels)}`);
-  }
-  if (!(pixels instanceof Uint8Array) && !(pixels instanceof Uint8ClampedArray)) {
-    throw new SbmError('INVALID_ARGUMENT', `${fn}: pixels: expected a Uint8Array, got ${describeValue(pixels)}`);
-  }
-  const n = (width as number) * (height as number) * (channels as number);
-  if (pixels.length !== n) {
-    throw new SbmError(
-      'INVALID_SHAPE',
-      `${fn}: pixels: expected ${width}×${height}×${channels} = ${n} bytes, got ${pixels.length}`,
-    );
-  }
-}
 
 /** Gray / RGB / RGBA bytes → canvas ImageData (RGBA, opaque where there was no alpha). */
 export function toImageData(pixels: Uint8Array, width: number, height: number, channels: 1 | 3 | 4): ImageData {
-  checkImage(pixels, width, height, channels, 'toImageData');
+  checkImagePixels(pixels, width, height, channels, 'toImageData');
   const rgba = new Uint8ClampedArray(width * height * 4);
   for (let i = 0, j = 0; i < width * height; i++, j += channels) {
     const o = i * 4;
@@ -63,7 +39,7 @@ export function drawToCanvas(
 /** PNG through the browser's own encoder (OffscreenCanvas.convertToBlob, else canvas.toBlob). */
 export class CanvasImageOutput implements ImageOutput {
   async encodePng(pixels: Uint8Array, width: number, height: number, channels: 1 | 3 | 4): Promise<Uint8Array> {
-    checkImage(pixels, width, height, channels, 'encodePng');
+    checkImagePixels(pixels, width, height, channels, 'encodePng');
     let blob: Blob | null;
     if (typeof OffscreenCanvas !== 'undefined') {
       const c = new OffscreenCanvas(width, height);

@@ -1,38 +1,14 @@
 import { decode, encode } from 'fast-png';
-import { SbmError, describeValue, type ImageOutput } from '@sbm/core';
+import { SbmError, checkImagePixels, describeValue, type ImageOutput } from '@sbm/core';
 import { dirname, basename } from 'node:path';
 import { atomicWriteFiles, nodeFs, type FsOps } from './atomic';
-
-function checkImage(pixels: unknown, width: unknown, height: unknown, channels: unknown, fn: string): void {
-  for (const [name, v] of [
-    ['width', width],
-    ['height', height],
-  ] as const) {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-      throw new SbmError('INVALID_ARGUMENT', `${fn}: ${name}: expected a positive integer, got ${describeValue(v)}`);
-    }
-  }
-  if (channels !== 1 && channels !== 3 && channels !== 4) {
-    throw new SbmError('INVALID_ARGUMENT', `${fn}: channels: expected 1, 3 or 4, got ${describeValue(channels)}`);
-  }
-  if (!(pixels instanceof Uint8Array) && !(pixels instanceof Uint8ClampedArray)) {
-    throw new SbmError('INVALID_ARGUMENT', `${fn}: pixels: expected a Uint8Array, got ${describeValue(pixels)}`);
-  }
-  const expected = (width as number) * (height as number) * (channels as number);
-  if (pixels.length !== expected) {
-    throw new SbmError(
-      'INVALID_SHAPE',
-      `${fn}: pixels: expected ${width}×${height}×${channels} = ${expected} bytes, got ${pixels.length}`,
-    );
-  }
-}
 
 /** PNG encoding in pure JavaScript (fast-png), so no native image library is needed. */
 export class PngOutput implements ImageOutput {
   constructor(private readonly fs: FsOps = nodeFs) {}
 
   encodePng(pixels: Uint8Array, width: number, height: number, channels: 1 | 3 | 4): Uint8Array {
-    checkImage(pixels, width, height, channels, 'encodePng');
+    checkImagePixels(pixels, width, height, channels, 'encodePng');
     return encode({ width, height, data: pixels, channels, depth: 8 });
   }
 

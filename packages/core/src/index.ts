@@ -1,6 +1,6 @@
 export { SbmError, isSbmError, describeValue } from './errors';
 export type { SbmErrorCode } from './errors';
-export { checkNumber, checkChoice, checkTensor, checkFinite, checkSeed } from './validate';
+export { checkNumber, checkChoice, checkTensor, checkFinite, checkSeed, checkImagePixels } from './validate';
 export type { NumberRule } from './validate';
 export { SeedStream, seedStream, randomNormal, randomUniform, rademacher } from './random';
 export {

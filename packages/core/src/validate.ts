@@ -109,3 +109,37 @@ export function checkSeed(seed: unknown, name = 'seed'): number {
   }
   return seed;
 }
+
+/**
+ * Checks the arguments of an `ImageOutput` call (core's image contract): positive integer width and height,
+ * 1, 3 or 4 channels, and a byte array of exactly width × height × channels values. `fn` prefixes the message.
+ */
+export function checkImagePixels(
+  pixels: unknown,
+  width: unknown,
+  height: unknown,
+  channels: unknown,
+  fn: string,
+): void {
+  for (const [name, v] of [
+    ['width', width],
+    ['height', height],
+  ] as const) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+      throw new SbmError('INVALID_ARGUMENT', `${fn}: ${name}: expected a positive integer, got ${describeValue(v)}`);
+    }
+  }
+  if (channels !== 1 && channels !== 3 && channels !== 4) {
+    throw new SbmError('INVALID_ARGUMENT', `${fn}: channels: expected 1, 3 or 4, got ${describeValue(channels)}`);
+  }
+  if (!(pixels instanceof Uint8Array) && !(pixels instanceof Uint8ClampedArray)) {
+    throw new SbmError('INVALID_ARGUMENT', `${fn}: pixels: expected a Uint8Array, got ${describeValue(pixels)}`);
+  }
+  const expected = (width as number) * (height as number) * (channels as number);
+  if (pixels.length !== expected) {
+    throw new SbmError(
+      'INVALID_SHAPE',
+      `${fn}: pixels: expected ${width}×${height}×${channels} = ${expected} bytes, got ${pixels.length}`,
+    );
+  }
+}

@@ -6,6 +6,7 @@ import {
   broadcastBatch,
   checkChoice,
   checkFinite,
+  checkImagePixels,
   checkNumber,
   checkTensor,
   countTensors,
@@ -97,6 +98,21 @@ describeWithBackends('tensor helpers', () => {
     // mean of 4000 N(0,1) has std 1/sqrt(4000) ≈ 0.016; 5 sigma
     expect(Math.abs(tf.mean(a).dataSync()[0])).toBeLessThan(5 / Math.sqrt(4000));
     tf.dispose([a, b, r]);
+  });
+});
+
+describe('checkImagePixels', () => {
+  it('accepts a well-formed image and names the bad argument otherwise', () => {
+    expect(() => checkImagePixels(new Uint8Array(12), 2, 2, 3, 'encodePng')).not.toThrow();
+    expect(() => checkImagePixels(new Uint8Array(12), 2, 0, 3, 'encodePng')).toThrow(
+      'encodePng: height: expected a positive integer, got 0',
+    );
+    expect(() => checkImagePixels(new Uint8Array(12), 2, 2, 2, 'encodePng')).toThrow(
+      'encodePng: channels: expected 1, 3 or 4, got 2',
+    );
+    expect(() => checkImagePixels(new Uint8Array(11), 2, 2, 3, 'encodePng')).toThrow(
+      'encodePng: pixels: expected 2×2×3 = 12 bytes, got 11',
+    );
   });
 });
 
