@@ -156,6 +156,8 @@ export function buildProgram(): Command {
       new Option('--divergence <kind>', 'trace estimator (default exact for D ≤ 16)').choices(DIVERGENCE_CHOICES),
     )
     .option('--batch <n>', 'samples per ODE solve', intArg('--batch'))
+    .option('--rtol <x>', 'relative tolerance of the RK45 solve (default 1e-5, as score_sde)', positiveArg('--rtol'))
+    .option('--atol <x>', 'absolute tolerance of the RK45 solve (default 1e-5)', positiveArg('--atol'))
     .option('--seed <n>', 'seed of probes and dequantization', intArg('--seed', 0), 0)
     .option('--no-ema', 'use the raw weights instead of their EMA')
     .option('--json', 'print a JSON summary on stdout', false)
@@ -165,6 +167,7 @@ export function buildProgram(): Command {
       examples([
         'sbm nll --ckpt runs/swiss --data toy:swissroll --n 500',
         'sbm nll --ckpt runs/mnist --data mnist:test --n 200 --json',
+        'sbm nll --ckpt runs/mnist --n 50 --rtol 1e-3 --atol 1e-3   # faster, looser',
       ]),
     )
     .action(

@@ -266,6 +266,106 @@ describe('sbm train → SIGINT → resume → sample / nll', () => {
   }, 60_000);
 });
 
+describe('sbm on MNIST with the tutorial ScoreNet (small budget)', () => {
+  const run = join(tmp, 'runs', 'mnist');
+  // 64 training images, batch 8: the full path (IDX loading, ScoreNet, previews, checkpoints) in seconds.
+  const common = ['--data', 'mnist', '--sde', 'tutorial-ve', '--model', 'scorenet', '--batch', '8', '--n-data', '64'];
+  const pointer = () => JSON.parse(readFileSync(join(run, 'checkpoint.json'), 'utf8')) as { step: number };
+
+  it('train writes checkpoints, sample grids and a loss curve', () => {
+    // The loss curve averages windows of 10 steps, so 20 steps give two points.
+    const r = sbm(
+      ['train', ...common, '--warmup', '2', '--steps', '20', '--sample-every', '10', '--out', run],
+      120_000,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/scorenet \(1,115,297 parameters\) on mnist:train \(64 samples\)/);
+    expect(pointer().step).toBe(20);
+    const run0 = JSON.parse(readFileSync(join(run, 'sbm-run.json'), 'utf8')) as { data: string; model: string };
+    expect(run0).toMatchObject({ data: 'mnist:train', model: 'scorenet' });
+    for (const f of ['step-0000010.png', 'step-0000020.png']) {
+      const png = readPng(join(run, 'samples', f));
+      // 36 samples on a 6 × 6 grid of 28-px images with padding.
+      expect(png.width).toBeGreaterThanOrEqual(6 * 28);
+      expect(png.width).toBeLessThan(6 * 28 + 7 * 8);
+      expect(png.height).toBe(png.width);
+    }
+    expect(readPng(join(run, 'loss.png')).width).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('Ctrl-C saves a checkpoint and exits 130; --resume continues it', async () => {
+    const at0 = pointer().step;
+    const child = spawn(
+      process.execPath,
+      [CLI, 'train', ...common, '--warmup', '2', '--steps', '100000', '--out', run, '--resume'],
+      { cwd: tmp, env },
+    );
+    let stderr = '';
+    const code = await new Promise<number | null>((resolve) => {
+      let sent = false;
+      child.stderr.on('data', (b: Buffer) => {
+        stderr += b.toString();
+        const m = [...stderr.matchAll(/step (\d+)\/100000/g)].map((x) => Number(x[1]));
+        if (!sent && m.some((s) => s >= at0 + 3)) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      });
+      child.on('exit', (c) => resolve(c));
+    });
+    expect(code, stderr).toBe(130);
+    expect(stderr).toMatch(/checkpoint saved in/);
+    const at = pointer().step;
+    expect(at).toBeGreaterThanOrEqual(at0 + 3);
+    const r = sbm(['train', ...common, '--warmup', '2', '--steps', String(at + 2), '--out', run, '--resume'], 120_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(pointer().step).toBe(at + 2);
+  }, 180_000);
+
+  it('sample writes an image grid with DPM-Solver++ and with PC, with a JSON summary', () => {
+    for (const [sampler, steps, nfe] of [
+      ['dpm-solver', '4', 4],
+      ['pc', '3', 6],
+    ] as const) {
+      const out = join(tmp, `mnist-${sampler}.png`);
+      const r = sbm([
+        'sample',
+        '--ckpt',
+        run,
+        '--sampler',
+        sampler,
+        '--steps',
+        steps,
+        '--n',
+        '16',
+        '--out',
+        out,
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const s = JSON.parse(r.stdout.trim());
+      expect(s).toMatchObject({ sampler, n: 16, nfe, step: pointer().step });
+      const png = readPng(out);
+      expect(png.width).toBeGreaterThanOrEqual(4 * 28);
+      expect(png.height).toBe(png.width);
+    }
+  }, 120_000);
+
+  it('nll prints test bits/dim with a standard error', () => {
+    // Loose tolerances: an almost untrained network makes the ODE stiff (hundreds of NFE at 1e-3).
+    const args = ['nll', '--ckpt', run, '--n', '2', '--batch', '2', '--rtol', '1e-2', '--atol', '1e-2'];
+    const r = sbm([...args, '--json'], 120_000);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout.trim());
+    expect(s).toMatchObject({ data: 'mnist:test', n: 2, divergence: 'rademacher', rtol: 1e-2, atol: 1e-2 });
+    expect(s.nfe).toBeGreaterThan(0);
+    // An untrained network is far from the data, but bits/dim of dequantized 8-bit images is positive and finite.
+    expect(s.bpd).toBeGreaterThan(0);
+    expect(s.bpd).toBeLessThan(100);
+    expect(s.bpdStdErr).toBeGreaterThan(0);
+  }, 120_000);
+});
+
 describe('sbm info', () => {
   it('lists the backends and the chosen one with versions', () => {
     const r = sbm(['info', '--json']);

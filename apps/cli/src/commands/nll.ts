@@ -17,6 +17,8 @@ export interface NllCliOptions {
   n?: number;
   divergence?: string;
   batch?: number;
+  rtol?: number;
+  atol?: number;
   seed: number;
   ema: boolean;
   json: boolean;
@@ -81,6 +83,8 @@ export async function nllCommand(o: NllCliOptions): Promise<number> {
       try {
         const r = await logLikelihood(score, xb, sde, o.seed + i, {
           divergence: divergence as 'rademacher' | 'gaussian' | 'exact',
+          ...(o.rtol !== undefined ? { rtol: o.rtol } : {}),
+          ...(o.atol !== undefined ? { atol: o.atol } : {}),
           ...(isImage ? { dataRange: range, dequantize: true } : {}),
         });
         nll.push(...r.nll);
@@ -95,7 +99,18 @@ export async function nllCommand(o: NllCliOptions): Promise<number> {
     const result = isImage
       ? { bpd: mean(bpd), bpdStdErr: stdErr(bpd), nllNats: mean(nll), nllStdErr: stdErr(nll) }
       : { nllNats: mean(nll), nllStdErr: stdErr(nll) };
-    const summary = { ckpt: o.ckpt, step: config.step, data: d.spec, n: N, divergence, nfe, seconds, ...result };
+    const tolerances = { rtol: o.rtol ?? 1e-5, atol: o.atol ?? 1e-5 };
+    const summary = {
+      ckpt: o.ckpt,
+      step: config.step,
+      data: d.spec,
+      n: N,
+      divergence,
+      ...tolerances,
+      nfe,
+      seconds,
+      ...result,
+    };
     if (o.json) process.stdout.write(JSON.stringify(summary) + '\n');
     else if (isImage) {
       process.stdout.write(
