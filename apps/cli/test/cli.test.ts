@@ -72,6 +72,30 @@ function readPng(path: string) {
   return { width: png.width, height: png.height, channels: png.channels };
 }
 
+/**
+ * Runs `sbm train args` (which must pass --steps) and sends SIGINT once the progress lines on stderr report a step
+ * ≥ `step` (the plain, non-TTY progress lines start at step 1), like a user pressing Ctrl-C. Resolves with the exit
+ * code and stderr.
+ */
+function trainUntilInterrupted(args: string[], step: number): Promise<{ code: number | null; stderr: string }> {
+  const total = args[args.indexOf('--steps') + 1];
+  const child = spawn(process.execPath, [CLI, 'train', ...args], { cwd: tmp, env });
+  let stderr = '';
+  return new Promise((resolve) => {
+    let sent = false;
+    const progress = new RegExp(`step (\\d+)/${total}`, 'g');
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+      const m = [...stderr.matchAll(progress)].map((x) => Number(x[1]));
+      if (!sent && m.some((s) => s >= step)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    child.on('exit', (code) => resolve({ code, stderr }));
+  });
+}
+
 beforeAll(() => {
   // CI builds everything before testing; locally, rebuild what is stale so the child process runs current code.
   for (const p of sbmDepsInOrder()) {
@@ -177,24 +201,7 @@ describe('sbm train → SIGINT → resume → sample / nll', () => {
   const pointer = () => JSON.parse(readFileSync(join(run, 'checkpoint.json'), 'utf8')) as { step: number };
 
   it('Ctrl-C saves a checkpoint and exits 130', async () => {
-    const child = spawn(process.execPath, [CLI, 'train', ...common, '--steps', '1000000', '--out', run], {
-      cwd: tmp,
-      env,
-    });
-    let stderr = '';
-    const code = await new Promise<number | null>((resolve) => {
-      let sent = false;
-      child.stderr.on('data', (b: Buffer) => {
-        stderr += b.toString();
-        // Interrupt once training has progressed past a few steps (the plain progress lines start at step 1).
-        const m = [...stderr.matchAll(/step (\d+)\/1000000/g)].map((x) => Number(x[1]));
-        if (!sent && m.some((s) => s >= 20)) {
-          sent = true;
-          child.kill('SIGINT');
-        }
-      });
-      child.on('exit', (c) => resolve(c));
-    });
+    const { code, stderr } = await trainUntilInterrupted([...common, '--steps', '1000000', '--out', run], 20);
     expect(code, stderr).toBe(130);
     expect(stderr).toMatch(/checkpoint saved in/);
     expect(pointer().step).toBeGreaterThanOrEqual(20);
@@ -295,24 +302,8 @@ describe('sbm on MNIST with the tutorial ScoreNet (small budget)', () => {
 
   it('Ctrl-C saves a checkpoint and exits 130; --resume continues it', async () => {
     const at0 = pointer().step;
-    const child = spawn(
-      process.execPath,
-      [CLI, 'train', ...common, '--warmup', '2', '--steps', '100000', '--out', run, '--resume'],
-      { cwd: tmp, env },
-    );
-    let stderr = '';
-    const code = await new Promise<number | null>((resolve) => {
-      let sent = false;
-      child.stderr.on('data', (b: Buffer) => {
-        stderr += b.toString();
-        const m = [...stderr.matchAll(/step (\d+)\/100000/g)].map((x) => Number(x[1]));
-        if (!sent && m.some((s) => s >= at0 + 3)) {
-          sent = true;
-          child.kill('SIGINT');
-        }
-      });
-      child.on('exit', (c) => resolve(c));
-    });
+    const args = [...common, '--warmup', '2', '--steps', '100000', '--out', run, '--resume'];
+    const { code, stderr } = await trainUntilInterrupted(args, at0 + 3);
     expect(code, stderr).toBe(130);
     expect(stderr).toMatch(/checkpoint saved in/);
     const at = pointer().step;
