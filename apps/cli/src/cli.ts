@@ -123,6 +123,16 @@ export function buildProgram(): Command {
     .option('--steps <n>', 'steps (ald: steps per level)', intArg('--steps'))
     .option('--snr <x>', 'signal-to-noise ratio of the Langevin corrector / langevin sampler', positiveArg('--snr'))
     .option('--n <n>', 'number of samples (default 1000 for 2-D, 64 images)', intArg('--n'))
+    .option(
+      '--eps <t>',
+      "last time of the grid (default the SDE's: 1e-3 VP and tutorial VE, 1e-5 VE)",
+      positiveArg('--eps'),
+    )
+    .option(
+      '--denoise-to-zero',
+      "pc, em, dpm-solver: end with Tweedie's denoiser E[x0 | x_eps] instead of the last step",
+      false,
+    )
     .option('--seed <n>', 'sampling seed', intArg('--seed', 0), 0)
     .option('--no-ema', 'use the raw weights instead of their EMA')
     .requiredOption('--out <file.png>', 'output PNG')
@@ -135,6 +145,7 @@ export function buildProgram(): Command {
         'sbm sample --ckpt runs/swiss --sampler pc --out swiss-pc.png',
         'sbm sample --ckpt runs/swiss --sampler ode --n 2000 --score-field field.png --out swiss-ode.png',
         'sbm sample --ckpt runs/mnist --sampler dpm-solver --steps 20 --n 64 --out digits.png --json',
+        'sbm sample --ckpt runs/mnist --sampler pc --steps 100 --eps 0.03 --denoise-to-zero --out digits-pc.png',
       ]),
     )
     .action(

@@ -313,29 +313,18 @@ describe('sbm on MNIST with the tutorial ScoreNet (small budget)', () => {
     expect(pointer().step).toBe(at + 2);
   }, 180_000);
 
-  it('sample writes an image grid with DPM-Solver++ and with PC, with a JSON summary', () => {
-    for (const [sampler, steps, nfe] of [
-      ['dpm-solver', '4', 4],
-      ['pc', '3', 6],
+  it('sample writes an image grid with DPM-Solver++ and with PC (also ending with the denoiser), with JSON', () => {
+    for (const [sampler, steps, nfe, extra] of [
+      ['dpm-solver', '4', 4, []],
+      ['pc', '3', 6, []],
+      ['pc', '3', 6, ['--eps', '0.03', '--denoise-to-zero']],
     ] as const) {
       const out = join(tmp, `mnist-${sampler}.png`);
-      const r = sbm([
-        'sample',
-        '--ckpt',
-        run,
-        '--sampler',
-        sampler,
-        '--steps',
-        steps,
-        '--n',
-        '16',
-        '--out',
-        out,
-        '--json',
-      ]);
+      const args = ['sample', '--ckpt', run, '--sampler', sampler, '--steps', steps, '--n', '16', '--out', out];
+      const r = sbm([...args, ...extra, '--json']);
       expect(r.code, r.stderr).toBe(0);
       const s = JSON.parse(r.stdout.trim());
-      expect(s).toMatchObject({ sampler, n: 16, nfe, step: pointer().step });
+      expect(s).toMatchObject({ sampler, n: 16, nfe, step: pointer().step, denoiseToZero: extra.length > 0 });
       const png = readPng(out);
       expect(png.width).toBeGreaterThanOrEqual(4 * 28);
       expect(png.height).toBe(png.width);

@@ -238,6 +238,39 @@ describeWithBackends(
       tf.dispose([h.samples, d.samples]);
     });
 
+    it("pc / em denoiseToZero replace the last step by Tweedie's E[x₀ | x_eps], at the same NFE", async () => {
+      // steps = 2 with predictor and corrector 'none': the grid is [T, eps], the step at T is the identity and the
+      // one at eps is the denoiser, so the output is E[x₀ | x_eps = init] exactly. For data N(μ, s²) under an affine
+      // SDE (x_t = α x₀ + σ z) that is μ + α s² (x − α μ) / (α² s² + σ²): α ≠ 1 checks the division by α.
+      for (const sde of [new VpSde(), new TutorialVeSde()]) {
+        const eps = 0.3;
+        const a = sde.alpha(eps);
+        const v = a * a * S * S + sde.std(eps) ** 2;
+        const init = tf.tensor2d([-1, -0.2, 0.3, 0.9, 2.5], [5, 1]);
+        const o = { sde, score: gaussScore(sde), shape: [5, 1], seed: 1, steps: 2, eps, init };
+        const r = await withLeakCheck(() =>
+          sample({ sampler: 'pc', predictor: 'none', corrector: 'none', denoiseToZero: true, ...o }),
+        );
+        expect(r.stats.nfe).toBe(1);
+        const got = Array.from(await r.samples.data());
+        const want = [-1, -0.2, 0.3, 0.9, 2.5].map((x) => MU + (a * S * S * (x - a * MU)) / v);
+        got.forEach((g, k) => expect(Math.abs(g - want[k])).toBeLessThan(1e-5 * (1 + Math.abs(want[k]))));
+        r.samples.dispose();
+        // The full samplers: the denoiser takes the place of the last predictor's score call.
+        for (const [sampler, perStep] of [
+          ['pc', 2],
+          ['em', 1],
+        ] as const) {
+          const base = { sampler, sde, score: gaussScore(sde), shape: [4, 1], seed: 2, steps: 30 };
+          const d = await withLeakCheck(() => sample({ ...base, denoiseToZero: true }));
+          expect(d.stats.nfe).toBe(perStep * 30);
+          expect(Array.from(await d.samples.data()).every(Number.isFinite)).toBe(true);
+          d.samples.dispose();
+        }
+        init.dispose();
+      }
+    });
+
     it('em, ode, dpm-solver and heun need no DDPM grid: VP at 10 steps works; pc with reverse diffusion says N', async () => {
       // β_max/N = 20/10 ≥ 1: the DDPM grid of VP / sub-VP with N = 10 does not exist, but the continuous-time
       // samplers never read it. An SDE that createSde cannot rebuild (unregistered name) must work with em too.

@@ -1,15 +1,17 @@
-// `npm run bench -- quality [--epochs E (6) | --steps N] [--batch B (64)] [--lr X (5e-4)] [--warmup W (300)]
+// `npm run bench -- quality [--epochs E (9) | --steps N] [--batch B (64)] [--lr X (5e-4)] [--warmup W (300)]
 //   [--ema-decay D (0.999)] [--seed S (0)] [--out DIR (runs/bench-quality)] [--n N (1000)] [--chunk C (250)]
-//   [--pc-steps K (200)] [--snr R (0.16)] [--dpm-steps K (50)] [--nll-n M (100)] [--nll-batch 50] [--only pc,dpm,nll]
-//   [--no-train]`
+//   [--pc-steps K (100)] [--snr R (0.16)] [--pc-eps E (0.03)] [--reference-pc] [--dpm-steps K (50)] [--nll-n M (100)]
+//   [--nll-batch 50] [--only pc,dpm,nll] [--no-train]`
 // Sample quality of the MNIST ScoreNet (Song's tutorial network, tutorial VE SDE σ = 25, data in [0, 1]):
 //  1. trains it with the CLI exactly as a user would (`sbm train --data mnist --sde tutorial-ve --model scorenet
 //     --epochs E …` into --out; resumed when --out already holds a checkpoint, so an interrupted bench continues and
 //     a finished one is only evaluated). The `train` line reports the steps, the wall time of this invocation and
 //     the checkpoint's mean loss over the last 100 steps; `--no-train` evaluates --out as it is.
-//  2. draws n samples from the EMA weights with PC (reverse diffusion + Langevin, snr R, K steps, 2K NFE) and with
-//     DPM-Solver++(2M) (K NFE), in chunks of C (seeds S + 1000·k), and scores them with @sbm/mnist-eval's shipped
-//     classifier: MNIST-FD (FID's formula on the classifier's 128-d penultimate features) against the 10,000 test
+//  2. draws n samples from the EMA weights with PC (reverse diffusion + Langevin, snr R, K steps, 2K NFE, ending at
+//     eps = E with Tweedie's denoiser in place of the last predictor step: `denoiseToZero`) and with DPM-Solver++(2M)
+//     (K steps + 1 NFE, also ending with the denoiser), in chunks of C (seeds S + 1000·k). `--reference-pc` runs PC
+//     exactly as score_sde / the tutorial (eps 1e-3, last step's x_mean) instead. They are scored with
+//     @sbm/mnist-eval's shipped classifier: MNIST-FD (FID's formula on the classifier's 128-d penultimate features) against the 10,000 test
 //     images, mean max-softmax, predicted class counts and the number of classes with ≥ 1% of the samples.
 //     `fdFloor` = FD of the first n training images against the same test statistics (what perfect samples score at
 //     this n; FD is biased upwards at small n). Samples are clipped to [0, 1] (the tutorial clamps them too); the
@@ -67,7 +69,7 @@ export async function run({ args, emit, log }) {
 
   // 1. Training through the CLI.
   if (!o['no-train']) {
-    const budget = o.steps !== undefined ? ['--steps', String(o.steps)] : ['--epochs', String(o.epochs ?? 6)];
+    const budget = o.steps !== undefined ? ['--steps', String(o.steps)] : ['--epochs', String(o.epochs ?? 9)];
     const before = checkpointStep(out);
     const t0 = performance.now();
     await runCli(
@@ -176,7 +178,7 @@ export async function run({ args, emit, log }) {
     tf.dispose(parts);
     try {
       const q = await m.evalNode.mnistQuality(samples, refStats, { classifier, range });
-      const png = join(out, `quality-${s.name}.png`);
+      const png = join(out, `quality-${s.name}${o['reference-pc'] && s.name === 'pc' ? '-reference' : ''}.png`);
       const head = samples.slice(0, Math.min(100, n));
       await m.datasetsNode.writeGridPng(png, head, { range, columns: 10 });
       head.dispose();
@@ -185,6 +187,8 @@ export async function run({ args, emit, log }) {
         ...base,
         steps: s.opts.steps,
         ...(s.opts.snr !== undefined ? { snr: s.opts.snr } : {}),
+        eps: s.opts.eps ?? sde.samplingEps,
+        denoiseToZero: s.opts.denoiseToZero ?? false,
         nfe,
         n,
         fd: round(q.fd, 3),

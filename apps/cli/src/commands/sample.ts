@@ -21,6 +21,8 @@ export interface SampleCliOptions {
   steps?: number;
   snr?: number;
   n?: number;
+  eps?: number;
+  denoiseToZero?: boolean;
   seed: number;
   ema: boolean;
   out: string;
@@ -48,6 +50,13 @@ export async function sampleCommand(o: SampleCliOptions): Promise<number> {
     const extra: Record<string, unknown> = {};
     if (o.steps !== undefined) extra.steps = o.steps;
     if (o.snr !== undefined) extra.snr = o.snr;
+    if (o.eps !== undefined) extra.eps = o.eps;
+    if (o.denoiseToZero) {
+      if (!['pc', 'em', 'dpm-solver'].includes(o.sampler)) {
+        throw new UsageError(`--denoise-to-zero: only for pc, em and dpm-solver, not ${o.sampler}`);
+      }
+      extra.denoiseToZero = true;
+    }
     if (o.sampler === 'ald' && o.steps !== undefined) {
       delete extra.steps;
       extra.stepsPerLevel = o.steps;
@@ -68,6 +77,8 @@ export async function sampleCommand(o: SampleCliOptions): Promise<number> {
       nfe: stats.nfe,
       ms: stats.ms,
       ema: o.ema,
+      ...(o.eps !== undefined ? { eps: o.eps } : {}),
+      denoiseToZero: o.denoiseToZero ?? false,
       out: o.out,
     };
     try {
