@@ -285,6 +285,13 @@ export function lossCurvePng(steps: number[], values: number[], title = 'trainin
   const height = 360;
   const margin = { l: 64, r: 18, t: 30, b: 44 };
   const c = new Canvas(width, height);
+  const raw = values.filter(Number.isFinite);
+  // A loss that falls by orders of magnitude (the DSM loss of an image model starts ~100× above where it settles)
+  // is drawn on a log axis, so the later phase of training is visible rather than a flat line along the bottom.
+  const logScale = raw.length > 1 && Math.min(...raw) > 0 && Math.max(...raw) / Math.min(...raw) > 30;
+  const tr = (v: number) => (logScale ? Math.log10(v) : v);
+  values = values.map((v) => (Number.isFinite(v) && (!logScale || v > 0) ? tr(v) : NaN));
+  if (logScale) title += ' (log scale)';
   const finite = values.filter(Number.isFinite);
   let lo = finite.length ? Math.min(...finite) : 0;
   let hi = finite.length ? Math.max(...finite) : 1;
@@ -301,7 +308,7 @@ export function lossCurvePng(steps: number[], values: number[], title = 'trainin
     ymin: lo - pad,
     ymax: hi + pad,
   });
-  ax.frame(title);
+  ax.frame(title, true, true, logScale ? (v) => fmtTick(10 ** v) : fmtTick);
   c.label('step', margin.l + ax.w / 2, height - 8, 12, '#000000', 'center');
   const poly = (ys: number[], color: string, width: number) => {
     const ctx = c.ctx;
