@@ -1,16 +1,16 @@
-// `npm run bench -- quality [--epochs E (9) | --steps N] [--batch B (64)] [--lr X (5e-4)] [--warmup W (300)]
+// `npm run bench -- quality [--epochs E (7) | --steps N] [--batch B (64)] [--lr X (5e-4)] [--warmup W (300)]
 //   [--ema-decay D (0.999)] [--seed S (0)] [--out DIR (runs/bench-quality)] [--n N (1000)] [--chunk C (250)]
-//   [--pc-steps K (100)] [--snr R (0.16)] [--pc-eps E (0.03)] [--reference-pc] [--dpm-steps K (50)] [--nll-n M (100)]
+//   [--pc-steps K (200)] [--snr R (0.16)] [--dpm-steps K (50)] [--eps E] [--denoise-to-zero] [--nll-n M (100)]
 //   [--nll-batch 50] [--only pc,dpm,nll] [--no-train]`
 // Sample quality of the MNIST ScoreNet (Song's tutorial network, tutorial VE SDE σ = 25, data in [0, 1]):
 //  1. trains it with the CLI exactly as a user would (`sbm train --data mnist --sde tutorial-ve --model scorenet
 //     --epochs E …` into --out; resumed when --out already holds a checkpoint, so an interrupted bench continues and
 //     a finished one is only evaluated). The `train` line reports the steps, the wall time of this invocation and
 //     the checkpoint's mean loss over the last 100 steps; `--no-train` evaluates --out as it is.
-//  2. draws n samples from the EMA weights with PC (reverse diffusion + Langevin, snr R, K steps, 2K NFE, ending at
-//     eps = E with Tweedie's denoiser in place of the last predictor step: `denoiseToZero`) and with DPM-Solver++(2M)
-//     (K steps + 1 NFE, also ending with the denoiser), in chunks of C (seeds S + 1000·k). `--reference-pc` runs PC
-//     exactly as score_sde / the tutorial (eps 1e-3, last step's x_mean) instead. They are scored with
+//  2. draws n samples from the EMA weights with PC (reverse diffusion + Langevin, snr R, K steps, 2K NFE; score_sde's
+//     sampler: eps 1e-3, the last step's x_mean) and with DPM-Solver++(2M) (K NFE), in chunks of C (seeds
+//     S + 1000·k). `--eps E` ends both grids at E, `--denoise-to-zero` ends both with Tweedie's denoiser instead of
+//     their last step (beyond score_sde; see @sbm/samplers). They are scored with
 //     @sbm/mnist-eval's shipped classifier: MNIST-FD (FID's formula on the classifier's 128-d penultimate features) against the 10,000 test
 //     images, mean max-softmax, predicted class counts and the number of classes with ≥ 1% of the samples.
 //     `fdFloor` = FD of the first n training images against the same test statistics (what perfect samples score at
@@ -69,7 +69,7 @@ export async function run({ args, emit, log }) {
 
   // 1. Training through the CLI.
   if (!o['no-train']) {
-    const budget = o.steps !== undefined ? ['--steps', String(o.steps)] : ['--epochs', String(o.epochs ?? 9)];
+    const budget = o.steps !== undefined ? ['--steps', String(o.steps)] : ['--epochs', String(o.epochs ?? 7)];
     const before = checkpointStep(out);
     const t0 = performance.now();
     await runCli(
@@ -150,16 +150,24 @@ export async function run({ args, emit, log }) {
   log(`test-set statistics ready; floor FD at n = ${n}: ${floor.fd.toFixed(3)}`);
 
   const samplers = [];
+  const ending = {
+    ...(o.eps !== undefined ? { eps: Number(o.eps) } : {}),
+    ...(o['denoise-to-zero'] ? { denoiseToZero: true } : {}),
+  };
+  const tag = o['denoise-to-zero'] || o.eps !== undefined ? '-variant' : '';
   if (only.has('pc')) {
     const steps = Number(o['pc-steps'] ?? 200);
     const snr = Number(o.snr ?? 0.16);
     samplers.push({
       name: 'pc',
-      opts: { sampler: 'pc', predictor: 'reverse-diffusion', corrector: 'langevin', snr, steps },
+      opts: { sampler: 'pc', predictor: 'reverse-diffusion', corrector: 'langevin', snr, steps, ...ending },
     });
   }
   if (only.has('dpm')) {
-    samplers.push({ name: 'dpm-solver', opts: { sampler: 'dpm-solver', steps: Number(o['dpm-steps'] ?? 50) } });
+    samplers.push({
+      name: 'dpm-solver',
+      opts: { sampler: 'dpm-solver', steps: Number(o['dpm-steps'] ?? 50), ...ending },
+    });
   }
   for (const s of samplers) {
     const parts = [];
@@ -178,7 +186,7 @@ export async function run({ args, emit, log }) {
     tf.dispose(parts);
     try {
       const q = await m.evalNode.mnistQuality(samples, refStats, { classifier, range });
-      const png = join(out, `quality-${s.name}${o['reference-pc'] && s.name === 'pc' ? '-reference' : ''}.png`);
+      const png = join(out, `quality-${s.name}${tag}.png`);
       const head = samples.slice(0, Math.min(100, n));
       await m.datasetsNode.writeGridPng(png, head, { range, columns: 10 });
       head.dispose();
