@@ -78,6 +78,12 @@ export async function pcSampler(opts: PcSamplerOptions, name = 'pc'): Promise<Sa
   const { stream, eps, steps } = checkSdeOptions(name, opts, opts?.sde?.N ?? 1000);
   const snr = checkNumber(opts.snr ?? 0.16, 'snr', { gt: 0 });
   const nSteps = checkNumber(opts.correctorSteps ?? 1, 'correctorSteps', { integer: true, min: 0 });
+  const toZero = opts.denoiseToZero ?? false;
+  if (typeof toZero !== 'boolean') {
+    throw new SbmError('INVALID_ARGUMENT', `denoiseToZero: expected a boolean, got ${describeValue(toZero)}`, {
+      argument: 'denoiseToZero',
+    });
+  }
   if (opts.project !== undefined && typeof opts.project !== 'function') {
     throw new SbmError('INVALID_ARGUMENT', `project: expected a function, got ${describeValue(opts.project)}`, {
       argument: 'project',
@@ -106,7 +112,6 @@ export async function pcSampler(opts: PcSamplerOptions, name = 'pc'): Promise<Sa
   const loop = new StepLoop(name, steps, opts, counted.nfe);
   let x: tf.Tensor = initialState(sde, opts, stream);
   let xMean: tf.Tensor = x;
-  const toZero = opts.denoiseToZero ?? false;
   try {
     for (let i = 0; i < steps; i++) {
       loop.checkAbort();

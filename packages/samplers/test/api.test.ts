@@ -124,6 +124,8 @@ describeWithBackends('samplers: API, validation, determinism, leaks', () => {
     await bad({ predictor: 'nope' }, 'UNKNOWN_NAME', 'predictor');
     await bad({ corrector: 'nope' }, 'UNKNOWN_NAME', 'corrector');
     await bad({ eps: 0 }, 'INVALID_ARGUMENT', 'eps');
+    await bad({ sampler: 'pc', denoiseToZero: 'yes' }, 'INVALID_ARGUMENT', 'denoiseToZero');
+    await bad({ sampler: 'em', denoiseToZero: 1 }, 'INVALID_ARGUMENT', 'denoiseToZero');
     await bad({ eps: 1 }, 'INVALID_ARGUMENT', 'eps');
     await bad({ steps: 0 }, 'INVALID_ARGUMENT', 'steps');
     await bad({ steps: 2.5 }, 'INVALID_ARGUMENT', 'steps');
