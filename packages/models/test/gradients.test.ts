@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import { describeWithBackends } from '@sbm/test-harness';
 import { MlpScoreModel, NcsnppModel, ScoreNet, type ScoreModel } from '@sbm/models';
-import { countLeaks } from './helpers';
+import { TINY_NCSNPP, countLeaks } from './helpers';
 
 /**
  * Central finite differences of L(θ) = Σ model(x, c) ⊙ R (R fixed) against tf.variableGrads, at a few entries of
@@ -58,20 +58,7 @@ describeWithBackends('gradients', () => {
   });
 
   it('tiny NCSN++ (convs, GroupNorm, attention, resampling blocks): variableGrads equals finite differences', () => {
-    const m = new NcsnppModel(
-      {
-        name: 'ncsnpp',
-        imageSize: 8,
-        imageChannels: 1,
-        nf: 8,
-        chMult: [1, 2],
-        numResBlocks: 1,
-        attnResolutions: [4],
-        dropout: 0,
-        initScale: 1,
-      },
-      2,
-    );
+    const m = new NcsnppModel({ ...TINY_NCSNPP, dropout: 0, initScale: 1 }, 2);
     const x = tf.randomNormal([2, 8, 8, 1], 0, 1, 'float32', 1);
     const t = tf.tensor1d([30, 800]);
     gradCheck(m, x, t, [

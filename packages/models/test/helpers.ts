@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { NcsnppConfig } from '@sbm/models';
 
 /** max |a − b| over two equally long arrays. */
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -19,3 +20,14 @@ export function countLeaks(fn: () => tf.TensorContainer | void): number {
   if (out) tf.dispose(out);
   return tf.memory().numTensors - before;
 }
+
+/** A tiny NCSN++ (8×8×1, nf 8, two resolutions, attention at 4) that keeps the U-Net suites fast on wasm. */
+export const TINY_NCSNPP: NcsnppConfig = {
+  name: 'ncsnpp',
+  imageSize: 8,
+  imageChannels: 1,
+  nf: 8,
+  chMult: [1, 2],
+  numResBlocks: 1,
+  attnResolutions: [4],
+};

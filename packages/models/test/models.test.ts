@@ -12,7 +12,7 @@ import {
   type NcsnppConfig,
   type ScoreModel,
 } from '@sbm/models';
-import { countLeaks, maxAbsDiff, values } from './helpers';
+import { TINY_NCSNPP, countLeaks, maxAbsDiff, values } from './helpers';
 
 function code(fn: () => unknown): string | undefined {
   try {
@@ -24,15 +24,7 @@ function code(fn: () => unknown): string | undefined {
 }
 
 /** Small U-Nets that keep the suites fast on wasm. */
-const tiny: NcsnppConfig = {
-  name: 'ncsnpp',
-  imageSize: 8,
-  imageChannels: 1,
-  nf: 8,
-  chMult: [1, 2],
-  numResBlocks: 1,
-  attnResolutions: [4],
-};
+const tiny = TINY_NCSNPP;
 const ncsnpp28: NcsnppConfig = {
   name: 'ncsnpp',
   imageSize: 28,
@@ -231,17 +223,7 @@ describeWithBackends('models', ({ backend }) => {
   });
 
   it('dropout: seeded in training mode, off in evaluation', () => {
-    const cfg: NcsnppConfig = {
-      name: 'ncsnpp',
-      imageSize: 8,
-      imageChannels: 1,
-      nf: 8,
-      chMult: [1, 2],
-      numResBlocks: 1,
-      attnResolutions: [],
-      dropout: 0.5,
-      initScale: 1,
-    };
+    const cfg: NcsnppConfig = { ...TINY_NCSNPP, attnResolutions: [], dropout: 0.5, initScale: 1 };
     const m = new NcsnppModel(cfg, 4);
     const noDrop = new NcsnppModel({ ...cfg, dropout: 0 }, 4);
     const x = tf.randomNormal([2, 8, 8, 1], 0, 1, 'float32', 5);

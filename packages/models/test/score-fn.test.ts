@@ -12,7 +12,7 @@ import {
   defaultParameterization,
   type ForwardContext,
 } from '@sbm/models';
-import { maxAbsDiff, values } from './helpers';
+import { TINY_NCSNPP, maxAbsDiff, values } from './helpers';
 
 /** A fixed fake network: model(x, c) = 2x + c (no weights), so every wrapper has a closed form. */
 class Affine extends ScoreModel {
@@ -208,20 +208,7 @@ describeWithBackends('createScoreFn', () => {
   });
 
   it('training mode draws fresh dropout masks per call from the seed stream', () => {
-    const m = new NcsnppModel(
-      {
-        name: 'ncsnpp',
-        imageSize: 8,
-        imageChannels: 1,
-        nf: 8,
-        chMult: [1, 2],
-        numResBlocks: 1,
-        attnResolutions: [],
-        dropout: 0.3,
-        initScale: 1,
-      },
-      1,
-    );
+    const m = new NcsnppModel({ ...TINY_NCSNPP, attnResolutions: [], dropout: 0.3, initScale: 1 }, 1);
     const sde = createSde('vp');
     const x = tf.randomNormal([2, 8, 8, 1], 0, 1, 'float32', 4);
     const t = tf.tensor1d([0.3, 0.6]);
