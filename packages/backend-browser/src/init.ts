@@ -8,6 +8,7 @@ import {
   type BackendCapabilities,
   type BackendFactoryContext,
 } from '@sbm/core';
+import { name as pkgName, version as pkgVersion } from '../package.json';
 import { CanvasImageOutput } from './image';
 import { defaultLoader, type ModuleLoader } from './load';
 import { BrowserCheckpointStorage } from './storage';
@@ -54,6 +55,9 @@ function make(
 
 const explain = (ctx: BackendFactoryContext, what: string) => (ctx.explicit ? `${what}: ${requestedBy}` : what);
 
+// Re-registered by every initBackend call (with that call's options), so each replaces the last.
+const REGISTER = { override: true, source: `${pkgName}@${pkgVersion}` };
+
 /** Registers sbm's browser backends with @sbm/core (then `useBackend(name)` works too). */
 export function registerBrowserBackends(opts: BrowserBackendOptions = {}): void {
   const loader = opts.loader ?? defaultLoader;
@@ -67,6 +71,7 @@ export function registerBrowserBackends(opts: BrowserBackendOptions = {}): void 
       });
     },
     BROWSER_PRIORITIES.webgpu,
+    REGISTER,
   );
   registerBackend(
     'webgl',
@@ -79,6 +84,7 @@ export function registerBrowserBackends(opts: BrowserBackendOptions = {}): void 
       });
     },
     BROWSER_PRIORITIES.webgl,
+    REGISTER,
   );
   registerBackend(
     'wasm',
@@ -95,6 +101,7 @@ export function registerBrowserBackends(opts: BrowserBackendOptions = {}): void 
       );
     },
     BROWSER_PRIORITIES.wasm,
+    REGISTER,
   );
   registerBackend(
     'cpu',
@@ -105,6 +112,7 @@ export function registerBrowserBackends(opts: BrowserBackendOptions = {}): void 
       return make('cpu', explain(ctx, 'cpu (plain JavaScript, slowest)'), { training: true });
     },
     BROWSER_PRIORITIES.cpu,
+    REGISTER,
   );
 }
 

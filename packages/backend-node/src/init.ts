@@ -9,6 +9,7 @@ import {
   type BackendCapabilities,
   type BackendFactoryContext,
 } from '@sbm/core';
+import { name as pkgName, version as pkgVersion } from '../package.json';
 import { readEnv } from './env';
 import { defaultLoader, type ModuleLoader } from './optional-module';
 import { PngOutput } from './png';
@@ -64,6 +65,9 @@ function explain(ctx: BackendFactoryContext, what: string): string {
   return ctx.explicit ? `${what}: ${requestedBy}` : what;
 }
 
+// Re-registered by every initBackend call (with that call's options), so each replaces the last.
+const REGISTER = { override: true, source: `${pkgName}@${pkgVersion}` };
+
 /**
  * Registers sbm's Node backends with @sbm/core (`useBackend(name)` / `selectBackend()` then work). Called by
  * initBackend; call it yourself to use core's registry directly.
@@ -82,6 +86,7 @@ export function registerNodeBackends(opts: NodeBackendOptions = {}): void {
       });
     },
     NODE_PRIORITIES.tensorflow,
+    REGISTER,
   );
 
   registerBackend(
@@ -95,6 +100,7 @@ export function registerNodeBackends(opts: NodeBackendOptions = {}): void {
       });
     },
     NODE_PRIORITIES.webgpu,
+    REGISTER,
   );
 
   registerBackend(
@@ -109,6 +115,7 @@ export function registerNodeBackends(opts: NodeBackendOptions = {}): void {
       });
     },
     NODE_PRIORITIES.wasm,
+    REGISTER,
   );
 
   registerBackend(
@@ -123,6 +130,7 @@ export function registerNodeBackends(opts: NodeBackendOptions = {}): void {
       return make('cpu', explain(ctx, 'cpu (plain JavaScript, slowest)'), { training: true });
     },
     NODE_PRIORITIES.cpu,
+    REGISTER,
   );
 }
 

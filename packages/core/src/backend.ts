@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, describeValue } from './errors';
+import { SbmError } from './errors';
+import { createRegistry, type RegisterOptions } from './registry';
 
 export type BackendKind = 'node' | 'browser';
 
@@ -58,41 +59,29 @@ export interface BackendFactoryContext {
  */
 export type BackendFactory = (ctx: BackendFactoryContext) => Promise<Backend>;
 
-interface Entry {
-  name: string;
-  factory: BackendFactory;
-  priority: number;
-}
-
-const registry = new Map<string, Entry>();
+const backends = createRegistry<BackendFactory>('backend');
 let current: Backend | undefined;
 
-/** Registers a backend under `name`. Higher priority is tried first in automatic selection (as tf.registerBackend). */
-export function registerBackend(name: string, factory: BackendFactory, priority = 0): void {
-  if (typeof name !== 'string' || name.length === 0) {
-    throw new SbmError(
-      'INVALID_ARGUMENT',
-      `registerBackend: name: expected a non-empty string, got ${describeValue(name)}`,
-    );
-  }
-  if (typeof factory !== 'function') {
-    throw new SbmError(
-      'INVALID_ARGUMENT',
-      `registerBackend: factory: expected a function, got ${describeValue(factory)}`,
-    );
-  }
-  registry.set(name, { name, factory, priority });
+/**
+ * Registers a backend under `name`. Higher priority is tried first in automatic selection (as tf.registerBackend).
+ * A name that is taken throws DUPLICATE_NAME unless `{ override: true }` (the adapters re-register theirs so).
+ */
+export function registerBackend(
+  name: string,
+  factory: BackendFactory,
+  priority = 0,
+  opts: Omit<RegisterOptions, 'priority'> = {},
+): void {
+  backends.register(name, factory, { ...opts, priority });
 }
 
 export function removeBackend(name: string): void {
-  registry.delete(name);
+  backends.unregister(name);
 }
 
 /** Registered backend names, highest priority first. */
 export function listBackends(): { name: string; priority: number }[] {
-  return [...registry.values()]
-    .sort((a, b) => b.priority - a.priority)
-    .map(({ name, priority }) => ({ name, priority }));
+  return backends.entries().map(({ name, priority }) => ({ name, priority }));
 }
 
 export interface SelectionAttempt {
@@ -114,24 +103,15 @@ export interface BackendSelection {
  */
 export async function selectBackend(name?: string): Promise<BackendSelection> {
   if (name !== undefined) {
-    const entry = registry.get(name);
-    if (!entry) {
-      const known = listBackends().map((b) => b.name);
-      throw new SbmError(
-        'UNKNOWN_NAME',
-        `backend: expected one of ${known.map((k) => JSON.stringify(k)).join(', ') || '(none registered)'}, got ${describeValue(name)}`,
-        { argument: 'backend', expected: known, received: name },
-      );
-    }
-    const backend = await entry.factory({ explicit: true });
+    const factory = backends.get(name, 'backend');
+    const backend = await factory({ explicit: true });
     current = backend;
     return { backend, attempts: [{ name, ok: true, message: backend.reason }] };
   }
   const attempts: SelectionAttempt[] = [];
-  for (const { name: n } of listBackends()) {
-    const entry = registry.get(n)!;
+  for (const { name: n, value: factory } of backends.entries()) {
     try {
-      const backend = await entry.factory({ explicit: false });
+      const backend = await factory({ explicit: false });
       attempts.push({ name: n, ok: true, message: backend.reason });
       const skipped = attempts.filter((a) => !a.ok).map((a) => `${a.name}: ${a.message}`);
       const reason = skipped.length ? `${backend.reason} (skipped ${skipped.join('; ')})` : backend.reason;

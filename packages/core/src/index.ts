@@ -1,8 +1,17 @@
 export { SbmError, isSbmError, describeValue } from './errors';
 export type { SbmErrorCode } from './errors';
-export { checkNumber, checkChoice, checkTensor, checkFinite, checkSeed, checkImagePixels } from './validate';
+export {
+  checkNumber,
+  checkChoice,
+  checkTensor,
+  checkFinite,
+  checkFiniteAsync,
+  FiniteWatch,
+  checkSeed,
+  checkImagePixels,
+} from './validate';
 export type { NumberRule } from './validate';
-export { SeedStream, seedStream, randomNormal, randomUniform, rademacher } from './random';
+export { SeedStream, seedStream, isSeedStream, randomNormal, randomUniform, rademacher } from './random';
 export {
   broadcastBatch,
   sampleSize,
@@ -16,6 +25,9 @@ export {
 } from './tensor';
 export { countTensors, withLeakCheck, disposeAll } from './leak';
 export { throwIfAborted, yieldToEventLoop, now } from './loop';
+export { createRegistry, listRegistered, brand, hasBrand } from './registry';
+export type { Registry, RegistryEntry, RegisterOptions, RegistryOptions } from './registry';
+export { suggestName, didYouMean, editDistance, checkOptions, OPTION_ALIASES } from './suggest';
 export { registerBackend, removeBackend, listBackends, selectBackend, useBackend, getBackend } from './backend';
 export type {
   Backend,

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkSeed } from './validate';
+import { brand, hasBrand } from './registry';
 
 /**
  * A deterministic stream of tfjs seeds derived from one user seed (SplitMix32). Every stochastic call in sbm
@@ -37,9 +38,17 @@ export class SeedStream {
   }
 }
 
+brand(SeedStream.prototype, 'seed-stream');
+
+/** Whether `v` is a SeedStream, also one made by another copy of @sbm/core. */
+export function isSeedStream(v: unknown): v is SeedStream {
+  return hasBrand(v, 'seed-stream');
+}
+
 /** Accepts a user seed or an existing stream. */
 export function seedStream(seed: number | SeedStream): SeedStream {
-  return seed instanceof SeedStream ? seed : new SeedStream(seed);
+  // A brand, not instanceof: a stream made by another copy of @sbm/core (ESM next to CJS) is accepted too.
+  return isSeedStream(seed) ? seed : new SeedStream(seed as number);
 }
 
 /** Standard normal noise of the given shape. */

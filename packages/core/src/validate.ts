@@ -100,6 +100,62 @@ export function checkFinite(value: tf.Tensor, name: string): void {
   }
 }
 
+/** checkFinite without a synchronous readback: one `await data()` (GPU-safe; Node WebGPU refuses dataSync). */
+export async function checkFiniteAsync(value: tf.Tensor, name: string): Promise<void> {
+  const flag = tf.tidy(() => tf.all(tf.isFinite(value)));
+  let ok: boolean;
+  try {
+    ok = (await flag.data())[0] !== 0;
+  } finally {
+    flag.dispose();
+  }
+  if (!ok) throw new SbmError('NON_FINITE', `${name}: expected finite values, got NaN or Inf`, { argument: name });
+}
+
+/**
+ * Batched NaN / Inf checks for hot loops (GPU-safe): `add` records an all-finite flag for a tensor without reading it
+ * back; `check` reads every pending flag with one asynchronous readback and returns the label of the first
+ * non-finite one (or undefined). Call `check` every K steps and at the end; `dispose` frees pending flags (on error).
+ */
+export class FiniteWatch {
+  private flags: tf.Scalar[] = [];
+  private labels: string[] = [];
+
+  /** Records whether `x` is all finite; `label` names it in the result of `check`. */
+  add(x: tf.Tensor, label: string): void {
+    this.flags.push(tf.tidy(() => tf.all(tf.isFinite(x))) as tf.Scalar);
+    this.labels.push(label);
+  }
+
+  get pending(): number {
+    return this.flags.length;
+  }
+
+  /** The label of the first non-finite tensor since the last check, or undefined when all were finite. */
+  async check(): Promise<string | undefined> {
+    if (this.flags.length === 0) return undefined;
+    const flags = this.flags;
+    const labels = this.labels;
+    this.flags = [];
+    this.labels = [];
+    const all = tf.tidy(() => tf.stack(flags));
+    try {
+      const v = await all.data();
+      const i = v.findIndex((b) => b === 0);
+      return i < 0 ? undefined : labels[i];
+    } finally {
+      all.dispose();
+      for (const f of flags) f.dispose();
+    }
+  }
+
+  dispose(): void {
+    for (const f of this.flags) f.dispose();
+    this.flags = [];
+    this.labels = [];
+  }
+}
+
 /** Validates a user seed: any safe integer. */
 export function checkSeed(seed: unknown, name = 'seed'): number {
   if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) {

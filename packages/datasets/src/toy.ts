@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, SeedStream, checkNumber, checkSeed, describeValue } from '@sbm/core';
+import { SbmError, SeedStream, isSeedStream, checkNumber, checkSeed, describeValue } from '@sbm/core';
 import { Rng } from './rng';
 
 /** Generator options are plain JSON so a config can carry them (`{ "name": "ring8", "std": 0.05 }`). */
@@ -218,7 +218,7 @@ export function toyArray(name: string, n: number, seed: number | SeedStream, opt
     );
   }
   checkNumber(n, 'toy: n', { integer: true, min: 1 });
-  if (!(seed instanceof SeedStream)) checkSeed(seed, 'toy: seed');
+  if (!isSeedStream(seed)) checkSeed(seed, 'toy: seed');
   if (opts === null || typeof opts !== 'object') {
     throw new SbmError('INVALID_ARGUMENT', `toy: opts: expected an object, got ${describeValue(opts)}`);
   }

@@ -8,6 +8,7 @@ import {
   describeValue,
   now,
   SeedStream,
+  isSeedStream,
   throwIfAborted,
   yieldToEventLoop,
 } from '@sbm/core';
@@ -19,7 +20,7 @@ export function checkLoopOptions(what: string, opts: LoopOptions): SeedStream {
   if (opts === null || typeof opts !== 'object') {
     throw new SbmError('INVALID_ARGUMENT', `${what}: options: expected an object, got ${describeValue(opts)}`);
   }
-  const stream = opts.seed instanceof SeedStream ? opts.seed : new SeedStream(checkSeed(opts.seed));
+  const stream = isSeedStream(opts.seed) ? opts.seed : new SeedStream(checkSeed(opts.seed));
   for (const k of ['onProgress', 'onTrajectory'] as const) {
     if (opts[k] !== undefined && typeof opts[k] !== 'function') {
       throw new SbmError('INVALID_ARGUMENT', `${k}: expected a function, got ${describeValue(opts[k])}`, {
