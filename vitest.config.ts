@@ -4,12 +4,12 @@ import { fileURLToPath } from 'node:url';
 
 // Tests run against the TypeScript sources: every `@sbm/<name>` import resolves to packages/<name>/src.
 const root = fileURLToPath(new URL('.', import.meta.url));
-// Subpath entries (`@sbm/datasets/node` → src/node.ts) are matched exactly, before the bare package name.
+// Subpath entries (`@sbm/datasets/node` → src/node.ts, `@sbm/sde/testing` → src/testing.ts) are matched exactly, before the bare package name.
 const alias: { find: RegExp; replacement: string }[] = [];
 for (const dir of readdirSync(`${root}packages`)) {
   const entry = `${root}packages/${dir}/src/index.ts`;
   if (!existsSync(entry)) continue;
-  for (const sub of ['node']) {
+  for (const sub of ['node', 'testing']) {
     const subEntry = `${root}packages/${dir}/src/${sub}.ts`;
     if (existsSync(subEntry)) alias.push({ find: new RegExp(`^@sbm/${dir}/${sub}$`), replacement: subEntry });
   }

@@ -1,4 +1,5 @@
-export { Sde, ReverseSde } from './sde';
+export { Sde, ReverseSde, isSde, isVeType } from './sde';
+export { isVeSde, isVpSde, isSubVpSde, isTutorialVeSde } from './brands';
 export { VeSde } from './ve';
 export type { VeSdeOptions } from './ve';
 export { VpSde, SubVpSde } from './vp';

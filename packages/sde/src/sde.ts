@@ -2,8 +2,10 @@ import * as tf from '@tensorflow/tfjs';
 import {
   SbmError,
   broadcastBatch,
+  brand,
   describeValue,
   checkNumber,
+  hasBrand,
   checkTensor,
   perSampleSum,
   randomNormal,
@@ -214,6 +216,21 @@ export abstract class Sde {
     checkTensor(x, xName, undefined, { minRank: 2 });
     checkTensor(t, 't', [x.shape[0]]);
   }
+}
+
+brand(Sde.prototype, 'sde');
+
+/**
+ * Whether `v` is an Sde — also one built by another copy of @sbm/sde (the ESM build next to the CJS one), which
+ * `instanceof` would refuse. Use it, not instanceof, to check arguments.
+ */
+export function isSde(v: unknown): v is Sde {
+  return hasBrand(v, 'sde');
+}
+
+/** Whether an SDE is of VE type (α ≡ 1: VE, tutorial VE and plugins like them), from its float64 schedule. */
+export function isVeType(sde: Sde): boolean {
+  return sde.alpha(0) === 1 && sde.alpha(sde.T) === 1;
 }
 
 /** The reverse-time SDE of `sde` under the score `score` (score_sde's SDE.reverse). */

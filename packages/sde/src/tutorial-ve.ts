@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkNumber } from '@sbm/core';
+import { checkNumber, brand } from '@sbm/core';
 import { Sde } from './sde';
 import type { SdeConfig } from './types';
 
@@ -62,3 +62,5 @@ export class TutorialVeSde extends Sde {
     return { name: 'tutorial-ve', sigma: this.sigma, N: this.N };
   }
 }
+
+brand(TutorialVeSde.prototype, 'sde/tutorial-ve');

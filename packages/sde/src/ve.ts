@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkNumber } from '@sbm/core';
+import { checkNumber, brand } from '@sbm/core';
 import { Sde } from './sde';
 import type { DiscreteCoefficients, SdeConfig } from './types';
 
@@ -97,3 +97,5 @@ export class VeSde extends Sde {
     return { name: 've', sigmaMin: this.sigmaMin, sigmaMax: this.sigmaMax, N: this.N, T: this.T };
   }
 }
+
+brand(VeSde.prototype, 'sde/ve');

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, broadcastBatch, checkNumber } from '@sbm/core';
+import { SbmError, broadcastBatch, checkNumber, brand } from '@sbm/core';
 import { Sde } from './sde';
 import type { DiscreteCoefficients, SdeConfig } from './types';
 
@@ -173,3 +173,7 @@ export class SubVpSde extends LinearBetaSde {
     return { name: 'subvp', betaMin: this.betaMin, betaMax: this.betaMax, N: this.N, T: this.T };
   }
 }
+
+brand(VpSde.prototype, 'sde/vp');
+
+brand(SubVpSde.prototype, 'sde/subvp');
