@@ -20,6 +20,9 @@ export default defineConfig({
   resolve: { alias },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts', 'tools/*/test/**/*.test.ts'],
+    // `*.webgpu.test.ts` run on Node WebGPU only, through `npm run test:webgpu` (SBM_TEST_WEBGPU=1).
+    exclude:
+      process.env.SBM_TEST_WEBGPU === '1' ? ['**/node_modules/**'] : ['**/node_modules/**', '**/*.webgpu.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
