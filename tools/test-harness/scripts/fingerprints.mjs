@@ -7,7 +7,7 @@ import { createSde } from '@sbm/sde';
 import { sample } from '@sbm/samplers';
 import { mixture2d } from '@sbm/gaussian-mixture';
 import { logLikelihood } from '@sbm/likelihood';
-import { dsmLoss, slicedScoreMatchingLoss } from '@sbm/losses';
+import { dsmLoss } from '@sbm/losses';
 import { modelFromConfig } from '@sbm/models';
 import { train, crc32 } from '@sbm/training';
 
@@ -68,7 +68,7 @@ for (const b of backends) {
   const sde = createSde('vp');
   const model = modelFromConfig({ name: 'mlp', inputDim: 2, hidden: [32, 32] }, { seed: 1 });
   const data = gm.sample(256, 11);
-  const res = await train({ model, sde, data, steps: 20, batchSize: 32, lr: 1e-3, warmup: 5, seed: 3 });
+  await train({ model, sde, data, steps: 20, batchSize: 32, lr: 1e-3, warmup: 5, seed: 3 });
   const w = model.getWeights ? model.getWeights() : [];
   const flat = [];
   for (const t of w) flat.push(...(await (t.tensor ?? t).data()));
