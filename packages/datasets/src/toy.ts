@@ -1,5 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, SeedStream, isSeedStream, checkNumber, checkSeed, describeValue } from '@sbm/core';
+import {
+  SbmError,
+  SeedStream,
+  createRegistry,
+  isSeedStream,
+  checkNumber,
+  checkSeed,
+  describeValue,
+  type RegisterOptions,
+} from '@sbm/core';
+import { name as pkgName, version as pkgVersion } from '../package.json';
 import { Rng } from './rng';
 
 /** Generator options are plain JSON so a config can carry them (`{ "name": "ring8", "std": 0.05 }`). */
@@ -8,7 +18,8 @@ export type ToyOptions = Record<string, unknown>;
 /** Writes n points into out[2i], out[2i + 1], drawing randomness only from rng. */
 export type ToyGenerator = (n: number, rng: Rng, opts: ToyOptions, out: Float32Array) => void;
 
-const registry = new Map<string, ToyGenerator>();
+// core's registry: shared by the ESM and CJS builds, listed by `sbm plugins`, did-you-mean on unknown names.
+const registry = createRegistry<ToyGenerator>('toy', { registerName: 'registerToy', argument: 'toy: name' });
 
 function num(opts: ToyOptions, key: string, fallback: number, rule: Parameters<typeof checkNumber>[2]): number {
   return opts[key] === undefined ? fallback : checkNumber(opts[key], `toy option ${key}`, rule);
@@ -179,44 +190,26 @@ const builtins: Record<string, ToyGenerator> = {
 /** The swiss roll is divided by this (see 'swiss-roll'). */
 export const SWISS_ROLL_SCALE = 7;
 
-for (const [name, gen] of Object.entries(builtins)) registry.set(name, gen);
+for (const [name, gen] of Object.entries(builtins)) {
+  registry.register(name, gen, { ifAbsent: true, source: `${pkgName}@${pkgVersion}` });
+}
 
 /** Names of the registered 2-D toy distributions. */
 export function toyNames(): string[] {
-  return [...registry.keys()];
+  return registry.list();
 }
 
-/** Adds a toy distribution; DUPLICATE_NAME if the name is taken. */
-export function registerToy(name: string, generator: ToyGenerator): void {
-  if (typeof name !== 'string' || !name) {
-    throw new SbmError(
-      'INVALID_ARGUMENT',
-      `registerToy: name: expected a non-empty string, got ${describeValue(name)}`,
-    );
-  }
-  if (typeof generator !== 'function') {
-    throw new SbmError(
-      'INVALID_ARGUMENT',
-      `registerToy: generator: expected a function, got ${describeValue(generator)}`,
-    );
-  }
-  if (registry.has(name))
-    throw new SbmError('DUPLICATE_NAME', `registerToy: a toy named "${name}" is already registered`);
-  registry.set(name, generator);
+/**
+ * Adds a toy distribution (then `toy(name, ...)`, `sbm train --data toy:NAME`); DUPLICATE_NAME if the name is taken,
+ * unless `{ override: true }`. `source` ("pkg@1.2.3") is what `sbm plugins` shows.
+ */
+export function registerToy(name: string, generator: ToyGenerator, opts: RegisterOptions = {}): void {
+  registry.register(name, generator, opts);
 }
 
 /** n points of a named toy distribution as plain numbers (row-major [n, 2]); same seed ⇒ same bits everywhere. */
 export function toyArray(name: string, n: number, seed: number | SeedStream, opts: ToyOptions = {}): Float32Array {
-  const gen = registry.get(name);
-  if (!gen) {
-    throw new SbmError(
-      'UNKNOWN_NAME',
-      `toy: name: expected one of ${toyNames()
-        .map((s) => JSON.stringify(s))
-        .join(', ')}, got ${describeValue(name)}`,
-      { argument: 'name', expected: toyNames(), received: name },
-    );
-  }
+  const gen = registry.get(name, 'toy: name');
   checkNumber(n, 'toy: n', { integer: true, min: 1 });
   if (!isSeedStream(seed)) checkSeed(seed, 'toy: seed');
   if (opts === null || typeof opts !== 'object') {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SeedStream, withLeakCheck } from '@sbm/core';
+import { SeedStream, listRegistered, withLeakCheck } from '@sbm/core';
 import { grid25Means, registerToy, ring8Means, toy, toyArray, toyNames, SWISS_ROLL_SCALE } from '@sbm/datasets';
 import { expectSbm } from './helpers';
 
@@ -46,6 +46,21 @@ describe('toy registry', () => {
     const a = toyArray('diagonal-test', 5, 1);
     for (const [x, y] of pairs(a)) expect(x).toBe(y);
     await expectSbm(() => registerToy('diagonal-test', () => undefined), 'DUPLICATE_NAME', /already registered/);
+  });
+
+  it('replaces a toy only with { override }, records its source and suggests near names', async () => {
+    const flat = (value: number) => (n: number, _rng: unknown, _o: unknown, out: Float32Array) => out.fill(value);
+    registerToy('override-test', flat(1), { source: 'my-plugin@1.0.0' });
+    await expectSbm(() => registerToy('override-test', flat(2)), 'DUPLICATE_NAME', /my-plugin@1\.0\.0.*override/);
+    expect(toyArray('override-test', 2, 0)[0]).toBe(1);
+    registerToy('override-test', flat(2), { override: true });
+    expect(toyArray('override-test', 2, 0)[0]).toBe(2);
+    const entry = listRegistered().find((e) => e.kind === 'toy' && e.name === 'override-test');
+    expect(entry?.source).toBe('my-plugin@1.0.0');
+    expect(listRegistered().find((e) => e.kind === 'toy' && e.name === 'moons')?.source).toMatch(
+      /^@sbm\/datasets@\d+\.\d+\.\d+/,
+    );
+    await expectSbm(() => toy('mons', 10, 0), 'UNKNOWN_NAME', /toy: name: .*got "mons" \(did you mean "moons"\?\)/);
   });
 
   it('validates n, seed and options', async () => {

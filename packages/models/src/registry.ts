@@ -1,4 +1,5 @@
-import { SbmError, describeValue, type SeedStream } from '@sbm/core';
+import { SbmError, createRegistry, describeValue, type RegisterOptions, type SeedStream } from '@sbm/core';
+import { name as pkgName, version as pkgVersion } from '../package.json';
 import type { ModelConfig, ScoreModel } from './model';
 import { MlpScoreModel, type MlpConfig } from './mlp';
 import { ScoreNet, type ScoreNetConfig } from './scorenet';
@@ -7,38 +8,25 @@ import { NcsnppModel, type NcsnppConfig } from './ncsnpp';
 /** Builds a model from its plain-JSON config; `seed` fixes the initial weights. */
 export type ModelFactory = (config: ModelConfig, seed: number | SeedStream) => ScoreModel;
 
-const factories = new Map<string, ModelFactory>();
+// core's registry: shared by the ESM and CJS builds, listed by `sbm plugins`, did-you-mean on unknown names.
+const models = createRegistry<ModelFactory>('model', { registerName: 'registerModel', argument: 'model.name' });
 
 /**
  * Registers a model architecture under `name`, so `modelFromConfig({ name, ... })` — and so checkpoints and the CLI
- * — can rebuild it. Re-registering a name throws unless `{ override: true }`.
+ * — can rebuild it. Re-registering a name throws DUPLICATE_NAME unless `{ override: true }`; `source` ("pkg@1.2.3")
+ * is what `sbm plugins` shows.
  */
-export function registerModel(name: string, factory: ModelFactory, opts: { override?: boolean } = {}): void {
-  if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9._-]*$/i.test(name)) {
-    throw new SbmError(
-      'INVALID_ARGUMENT',
-      `registerModel: name: expected a name like "unet", got ${describeValue(name)}`,
-    );
-  }
-  if (typeof factory !== 'function') {
-    throw new SbmError(
-      'INVALID_ARGUMENT',
-      `registerModel: factory: expected a function, got ${describeValue(factory)}`,
-    );
-  }
-  if (factories.has(name) && !opts.override) {
-    throw new SbmError('DUPLICATE_NAME', `registerModel: a model named "${name}" is already registered`, { name });
-  }
-  factories.set(name, factory);
+export function registerModel(name: string, factory: ModelFactory, opts: RegisterOptions = {}): void {
+  models.register(name, factory, opts);
 }
 
 export function unregisterModel(name: string): boolean {
-  return factories.delete(name);
+  return models.unregister(name);
 }
 
 /** Registered model names. */
 export function listModels(): string[] {
-  return [...factories.keys()];
+  return models.list();
 }
 
 /**
@@ -55,19 +43,19 @@ export function modelFromConfig(config: ModelConfig, opts: { seed?: number | See
       },
     );
   }
-  const factory = factories.get(config.name);
-  if (!factory) {
-    throw new SbmError(
-      'UNKNOWN_NAME',
-      `model.name: expected one of ${listModels()
-        .map((n) => JSON.stringify(n))
-        .join(', ')}, got ${JSON.stringify(config.name)}`,
-      { argument: 'model.name', expected: listModels(), received: config.name },
-    );
-  }
-  return factory(config, opts.seed ?? 0);
+  return models.get(config.name, 'model.name')(config, opts.seed ?? 0);
 }
 
-registerModel('mlp', (c, s) => new MlpScoreModel(c as MlpConfig, s));
-registerModel('scorenet', (c, s) => new ScoreNet(c as ScoreNetConfig, s));
-registerModel('ncsnpp', (c, s) => new NcsnppModel(c as NcsnppConfig, s));
+const BUILTIN = { ifAbsent: true, source: `${pkgName}@${pkgVersion}` };
+registerModel('mlp', (c, s) => new MlpScoreModel(c as MlpConfig, s), {
+  ...BUILTIN,
+  description: 'MLP on [N, D] data (toy 2-D sets)',
+});
+registerModel('scorenet', (c, s) => new ScoreNet(c as ScoreNetConfig, s), {
+  ...BUILTIN,
+  description: "Song's tutorial U-Net (28×28 images)",
+});
+registerModel('ncsnpp', (c, s) => new NcsnppModel(c as NcsnppConfig, s), {
+  ...BUILTIN,
+  description: 'NCSN++-style U-Net (square images)',
+});
