@@ -7,5 +7,6 @@ export type { VpSdeOptions } from './vp';
 export { TutorialVeSde } from './tutorial-ve';
 export type { TutorialVeSdeOptions } from './tutorial-ve';
 export { registerSde, unregisterSde, listSdes, createSde } from './registry';
+export { dataPrediction, denoiser, type MarginalScale } from './denoiser';
 export type { SdeFactory } from './registry';
 export type { ScoreFn, SdeConfig, SdeCoefficients, DiscreteCoefficients, MarginalProb } from './types';
