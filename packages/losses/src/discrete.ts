@@ -3,12 +3,13 @@ import {
   SbmError,
   broadcastBatch,
   checkFinite,
+  checkOptions,
   checkTensor,
   describeValue,
   seedStream,
   type SeedStream,
 } from '@sbm/core';
-import { VeSde, VpSde } from '@sbm/sde';
+import { isVeSde, isVpSde, type VeSde, type VpSde } from '@sbm/sde';
 import {
   type Reduction,
   callChecked,
@@ -17,6 +18,7 @@ import {
   checkReduction,
   checkSeedArg,
   reduceSample,
+  syncChecksOn,
 } from './internal';
 
 /**
@@ -28,6 +30,8 @@ export type NoiseConditionalScoreModel = (x: tf.Tensor, sigma: tf.Tensor1D, inde
 
 /** A DDPM ε-prediction model: gets the noised batch and each sample's timestep label i ∈ {0, …, N − 1}. */
 export type EpsilonModel = (x: tf.Tensor, timestep: tf.Tensor1D) => tf.Tensor;
+
+export const DISCRETE_OPTION_KEYS = ['reduceMean', 'reduction', 'index'] as const;
 
 export interface DiscreteLossOptions {
   /** score_sde's flag (SMLD default false = ½·sum over dimensions; DDPM default true = mean). */
@@ -63,6 +67,8 @@ function levelIndices(
     return tf.fill([batch], index, 'float32') as tf.Tensor1D;
   }
   checkTensor(index, 'index', [batch]);
+  // Through the registry (no readbacks) a given index tensor is the caller's to keep inside [0, N).
+  if (!syncChecksOn()) return tf.cast(index, 'float32') as tf.Tensor1D;
   checkFinite(index, 'index');
   const bad = tf.tidy(() => {
     const i = tf.cast(index, 'float32');
@@ -92,7 +98,7 @@ export function smldLossPerSample(
 ): tf.Tensor1D {
   checkFn(model, 'model', '(x, sigma, index) => tensor');
   checkBatch(x0, 'x0');
-  if (!(sde instanceof VeSde)) {
+  if (!isVeSde(sde)) {
     throw new SbmError(
       'INVALID_ARGUMENT',
       `sde: expected a VeSde (the SMLD grid), got ${describeValue((sde as { name?: unknown })?.name ?? sde)}`,
@@ -101,6 +107,7 @@ export function smldLossPerSample(
       },
     );
   }
+  checkOptions(opts, DISCRETE_OPTION_KEYS, 'smldLoss', {});
   const stream = seedStream(checkSeedArg(seed));
   const reduction = checkReduction(opts, 'half-sum');
   const B = x0.shape[0];
@@ -159,7 +166,7 @@ export function ddpmLossPerSample(
 ): tf.Tensor1D {
   checkFn(model, 'model', '(x, timestep) => tensor');
   checkBatch(x0, 'x0');
-  if (!(sde instanceof VpSde)) {
+  if (!isVpSde(sde)) {
     throw new SbmError(
       'INVALID_ARGUMENT',
       `sde: expected a VpSde (the DDPM grid), got ${describeValue((sde as { name?: unknown })?.name ?? sde)}`,
@@ -168,6 +175,7 @@ export function ddpmLossPerSample(
       },
     );
   }
+  checkOptions(opts, DISCRETE_OPTION_KEYS, 'ddpmLoss', {});
   const stream = seedStream(checkSeedArg(seed));
   const reduction = checkReduction(opts, 'mean');
   const { sqrtAbar, sqrt1mAbar } = ddpmTables(sde);

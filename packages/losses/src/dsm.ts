@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, broadcastBatch, checkChoice, seedStream, type SeedStream } from '@sbm/core';
+import { SbmError, broadcastBatch, checkChoice, checkOptions, seedStream, type SeedStream } from '@sbm/core';
 import type { ScoreFn, Sde } from '@sbm/sde';
 import {
   type Reduction,
@@ -40,6 +40,7 @@ export interface DsmOptions {
 }
 
 const WEIGHTINGS = ['default', 'likelihood'] as const;
+export const DSM_OPTION_KEYS = ['eps', 'weighting', 'reduceMean', 'reduction', 't'] as const;
 
 function checkWeighting(w: unknown): DsmWeighting {
   if (typeof w === 'function') return w as DsmWeighting;
@@ -62,6 +63,7 @@ export function dsmLossPerSample(
   checkFn(score, 'score', '(x, t) => tensor');
   checkBatch(x0, 'x0');
   checkSde(sde);
+  checkOptions(opts, DSM_OPTION_KEYS, 'dsmLoss', {});
   const stream = seedStream(checkSeedArg(seed));
   const eps = checkEps(opts.eps ?? 1e-5, sde);
   const weighting = checkWeighting(opts.weighting ?? 'default');
@@ -116,5 +118,6 @@ export function tutorialDsmLoss(
   seed: number | SeedStream,
   opts: Pick<DsmOptions, 'eps' | 't'> = {},
 ): tf.Scalar {
+  checkOptions(opts, ['eps', 't'], 'tutorialDsmLoss', {});
   return dsmLoss(score, x0, sde, seed, { eps: opts.eps, t: opts.t, reduction: 'sum' });
 }

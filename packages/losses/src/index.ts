@@ -16,3 +16,5 @@ export type {
   ImplicitScoreMatchingOptions,
 } from './score-matching';
 export type { Reduction } from './internal';
+export { registerLoss, unregisterLoss, getLoss, listLosses, lossEntries } from './registry';
+export type { Loss, LossContext, LossFn, LossModelInterface, RegisterLossOptions } from './registry';

@@ -8,12 +8,34 @@ import {
   describeValue,
   type SeedStream,
 } from '@sbm/core';
-import { Sde } from '@sbm/sde';
+import { isSde, type Sde } from '@sbm/sde';
 
 /** How the squared error of one sample is reduced over its dimensions. */
 export type Reduction = 'half-sum' | 'mean' | 'sum';
 
 export const REDUCTIONS: readonly Reduction[] = ['half-sum', 'mean', 'sum'];
+
+let syncChecksOff = 0;
+
+/**
+ * Runs `fn` with the checks that read a tensor's values back (finiteness of the batch, range of a given index
+ * tensor) turned off. Called directly, the loss functions validate their input with one synchronous read; through
+ * the registry (getLoss, train()) they read nothing back, because Node WebGPU refuses synchronous reads and a GPU
+ * stalls on each one: the trainer checks finiteness itself, batched and asynchronously.
+ */
+export function withoutSyncChecks<T>(fn: () => T): T {
+  syncChecksOff += 1;
+  try {
+    return fn();
+  } finally {
+    syncChecksOff -= 1;
+  }
+}
+
+/** Whether checks that need a synchronous readback run (see withoutSyncChecks). */
+export function syncChecksOn(): boolean {
+  return syncChecksOff === 0;
+}
 
 /** Checks a data batch [B, ...]: a tensor of rank ≥ 2 with finite values. */
 export function checkBatch(x: unknown, name: string): tf.Tensor {
@@ -23,7 +45,7 @@ export function checkBatch(x: unknown, name: string): tf.Tensor {
       argument: name,
     });
   }
-  checkFinite(t, name);
+  if (syncChecksOn()) checkFinite(t, name);
   return t;
 }
 
@@ -36,7 +58,7 @@ export function checkFn(fn: unknown, name: string, expected: string): void {
 }
 
 export function checkSde(sde: unknown, name = 'sde'): Sde {
-  if (!(sde instanceof Sde)) {
+  if (!isSde(sde)) {
     throw new SbmError(
       'INVALID_ARGUMENT',
       `${name}: expected an Sde instance (createSde(...)), got ${describeValue(sde)}`,
@@ -45,7 +67,7 @@ export function checkSde(sde: unknown, name = 'sde'): Sde {
       },
     );
   }
-  return sde;
+  return sde as Sde;
 }
 
 export function checkSeedArg(seed: unknown): number | SeedStream {
@@ -119,7 +141,7 @@ export function batchTimes(
     return tf.fill([batch], t, 'float32') as tf.Tensor1D;
   }
   checkTensor(t, 't', [batch]);
-  checkFinite(t, 't');
+  if (syncChecksOn()) checkFinite(t, 't');
   return tf.clone(t);
 }
 

@@ -4,6 +4,7 @@ import {
   broadcastBatch,
   checkChoice,
   checkNumber,
+  checkOptions,
   checkTensor,
   seedStream,
   type SeedStream,
@@ -15,6 +16,9 @@ import { batchTimes, callChecked, checkBatch, checkEps, checkFn, checkSde, check
 export type Projection = 'rademacher' | 'gaussian' | 'sphere';
 
 const PROJECTIONS: readonly Projection[] = ['rademacher', 'gaussian', 'sphere'];
+const SM_KEYS = ['sde', 'eps', 't', 'weighting'] as const;
+export const SSM_OPTION_KEYS = [...SM_KEYS, 'projection', 'varianceReduction', 'nProjections', 'projections'] as const;
+export const ISM_OPTION_KEYS = [...SM_KEYS, 'maxDim'] as const;
 
 /** λ(t) when the objective is applied to SDE-perturbed data; 'none' means λ = 1. */
 export type ScoreMatchingWeighting = 'default' | 'likelihood' | 'none' | ((t: tf.Tensor1D) => tf.Tensor1D);
@@ -152,6 +156,7 @@ export function slicedScoreMatchingLossPerSample(
 ): tf.Tensor1D {
   checkFn(score, 'score', '(x, t) => tensor');
   checkBatch(x, 'x');
+  checkOptions(opts, SSM_OPTION_KEYS, 'slicedScoreMatchingLoss', {});
   const stream = seedStream(checkSeedArg(seed));
   const projection = checkChoice(opts.projection ?? 'gaussian', 'projection', PROJECTIONS);
   const vr = opts.varianceReduction ?? projection === 'gaussian';
@@ -216,6 +221,7 @@ export function implicitScoreMatchingLossPerSample(
 ): tf.Tensor1D {
   checkFn(score, 'score', '(x, t) => tensor');
   checkBatch(x, 'x');
+  checkOptions(opts, ISM_OPTION_KEYS, 'implicitScoreMatchingLoss', {});
   const stream = seedStream(checkSeedArg(seed));
   const maxDim = checkNumber(opts.maxDim ?? 256, 'maxDim', { integer: true, min: 1 });
   const B = x.shape[0];
