@@ -11,6 +11,8 @@ export {
   checkImagePixels,
 } from './validate';
 export type { NumberRule } from './validate';
+export { checkDataRange } from './data-range';
+export type { DataRange } from './data-range';
 export { SeedStream, seedStream, isSeedStream, randomNormal, randomUniform, rademacher } from './random';
 export {
   broadcastBatch,

@@ -1,4 +1,5 @@
 export { GaussianMixture, PerturbedGaussianMixture } from './mixture';
 export type { GaussianMixtureOptions, TimeArg } from './mixture';
 export { mixture2d, mixture16d } from './fixtures';
-export { symmetricEigen, cholesky } from './linalg';
+// The linear algebra lives in @sbm/metrics; re-exported for code that imported it here.
+export { symmetricEigen, cholesky } from '@sbm/metrics';

@@ -11,7 +11,7 @@ import {
   type SeedStream,
 } from '@sbm/core';
 import type { ScoreFn, Sde } from '@sbm/sde';
-import { cholesky, fromEigen, symmetricEigen, type Matrix } from './linalg';
+import { cholesky, fromEigen, symmetricEigen, type Matrix } from '@sbm/metrics';
 
 export interface GaussianMixtureOptions {
   /** Mixture weights π_k ≥ 0; must sum to 1 within 1e-6 (they are then renormalized exactly). */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, checkFinite, describeValue, sampleSize } from '@sbm/core';
+import { SbmError, checkFinite, checkNumber, describeValue, sampleSize } from '@sbm/core';
 
 /** A set of n samples in D dimensions: a tensor [n, D] (or [n, ...dims], flattened) or plain rows. */
 export type SampleSet = tf.Tensor | number[][];
@@ -87,27 +87,55 @@ export function sampleMean(x: SampleSet): number[] {
 }
 
 /**
- * Sample covariance (float64, two-pass: centered first, so no cancellation). `unbiased` (default) divides by n − 1,
- * otherwise by n.
+ * Mean and covariance of n rows of D values (row-major `data`), accumulated in float64 in two passes (centred
+ * first, so no cancellation between E[xxᵀ] and μμᵀ). `unbiased` (default) divides by n − 1, otherwise by n. The
+ * one covariance in sbm: sampleCovariance and the MNIST Fréchet distance's feature statistics both come from here.
  */
-export function sampleCovariance(x: SampleSet, opts: { unbiased?: boolean } = {}): number[][] {
+export function sampleMoments(
+  data: ArrayLike<number>,
+  n: number,
+  D: number,
+  opts: { unbiased?: boolean } = {},
+): { mean: number[]; cov: number[][] } {
   const unbiased = opts.unbiased ?? true;
-  const rows = readRows(x, 'x', unbiased ? 2 : 1);
-  const { data, n, D } = rows;
-  const m = new Array(D).fill(0);
-  for (let i = 0; i < n; i++) for (let j = 0; j < D; j++) m[j] += data[i * D + j] / n;
-  const c: number[][] = Array.from({ length: D }, () => new Array(D).fill(0));
-  const r = new Array(D);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < D; j++) r[j] = data[i * D + j] - m[j];
-    for (let j = 0; j < D; j++) for (let k = 0; k <= j; k++) c[j][k] += r[j] * r[k];
+  checkNumber(n, 'sampleMoments: n', { integer: true, min: unbiased ? 2 : 1 });
+  checkNumber(D, 'sampleMoments: D', { integer: true, min: 1 });
+  if (data === null || typeof data !== 'object' || typeof data.length !== 'number' || data.length < n * D) {
+    throw new SbmError(
+      'INVALID_SHAPE',
+      `sampleMoments: data: expected at least n × D = ${n * D} values, got ${describeValue(data)}`,
+      { argument: 'data' },
+    );
   }
-  const div = unbiased ? n - 1 : n;
-  for (let j = 0; j < D; j++) {
-    for (let k = 0; k <= j; k++) {
-      c[j][k] /= div;
-      c[k][j] = c[j][k];
+  const mean = new Float64Array(D);
+  for (let i = 0; i < n; i++) for (let j = 0; j < D; j++) mean[j] += data[i * D + j];
+  for (let j = 0; j < D; j++) mean[j] /= n;
+  const acc = new Float64Array(D * D);
+  const r = new Float64Array(D);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < D; j++) r[j] = data[i * D + j] - mean[j];
+    for (let j = 0; j < D; j++) {
+      const rj = r[j];
+      if (rj === 0) continue; // a coordinate at its mean (e.g. a dead ReLU unit) adds nothing
+      const base = j * D;
+      for (let k = 0; k <= j; k++) acc[base + k] += rj * r[k];
     }
   }
-  return c;
+  const div = unbiased ? n - 1 : n;
+  const cov: number[][] = Array.from({ length: D }, () => new Array<number>(D).fill(0));
+  for (let j = 0; j < D; j++) {
+    for (let k = 0; k <= j; k++) {
+      const v = acc[j * D + k] / div;
+      cov[j][k] = v;
+      cov[k][j] = v;
+    }
+  }
+  return { mean: Array.from(mean), cov };
+}
+
+/** Sample covariance (float64, two-pass; see sampleMoments). `unbiased` (default) divides by n − 1, otherwise by n. */
+export function sampleCovariance(x: SampleSet, opts: { unbiased?: boolean } = {}): number[][] {
+  const unbiased = opts.unbiased ?? true;
+  const { data, n, D } = readRows(x, 'x', unbiased ? 2 : 1);
+  return sampleMoments(data, n, D, { unbiased }).cov;
 }

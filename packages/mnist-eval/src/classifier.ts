@@ -2,17 +2,19 @@ import * as tf from '@tensorflow/tfjs';
 import {
   SbmError,
   checkChoice,
+  checkDataRange,
   checkFinite,
   checkNumber,
   checkTensor,
   describeValue,
   yieldToEventLoop,
+  type DataRange,
 } from '@sbm/core';
 import { decodeSafetensors, encodeSafetensors } from '@sbm/safetensors';
 import { FEATURE_DIM, NUM_CLASSES, PARAM_NAMES, checkParams, forward, type ClassifierParams } from './model';
 
 /** Pixel interval of the images given to the classifier; they are mapped linearly onto [0, 1]. */
-export type ImageRange = [number, number];
+export type ImageRange = DataRange;
 
 export interface ImageOptions {
   /** Interval the pixel values live in (default: the classifier's `inputRange`, itself [0, 1] by default). */
@@ -43,22 +45,6 @@ export interface Extracted {
 
 const RANGE_TOLERANCE = 1e-3;
 const DEFAULT_BATCH = 500;
-
-function checkImageRange(range: unknown, name: string): ImageRange {
-  if (
-    !Array.isArray(range) ||
-    range.length !== 2 ||
-    !range.every((v) => typeof v === 'number' && Number.isFinite(v)) ||
-    !((range[0] as number) < (range[1] as number))
-  ) {
-    throw new SbmError(
-      'INVALID_ARGUMENT',
-      `${name}: expected [low, high] with low < high (e.g. [0, 1] or [-1, 1]), got ${Array.isArray(range) ? JSON.stringify(range) : describeValue(range)}`,
-      { argument: name, received: range },
-    );
-  }
-  return [range[0] as number, range[1] as number];
-}
 
 /**
  * Validates a batch of MNIST images: a float32 tf.Tensor [N, 28, 28, 1] with N ≥ 1, finite, with values inside
@@ -118,7 +104,7 @@ export class MnistClassifier {
     checkParams(params, 'MnistClassifier');
     this.params = params;
     this.metadata = { ...metadata };
-    this.inputRange = checkImageRange(opts.inputRange ?? [0, 1], 'MnistClassifier: inputRange');
+    this.inputRange = checkDataRange(opts.inputRange ?? [0, 1], 'MnistClassifier: inputRange');
   }
 
   get disposed(): boolean {
@@ -144,7 +130,7 @@ export class MnistClassifier {
         `MnistClassifier.${method}: opts: expected an object, got ${describeValue(opts)}`,
       );
     }
-    const range = checkImageRange(opts.range ?? this.inputRange, `MnistClassifier.${method}: range`);
+    const range = checkDataRange(opts.range ?? this.inputRange, `MnistClassifier.${method}: range`);
     const mode = checkChoice(opts.outOfRange ?? 'error', `MnistClassifier.${method}: outOfRange`, ['error', 'clip']);
     const batchSize = checkNumber(opts.batchSize ?? DEFAULT_BATCH, `MnistClassifier.${method}: batchSize`, {
       integer: true,

@@ -1,8 +1,9 @@
 export { MnistClassifier, loadClassifier } from './classifier';
 export type { ImageOptions, ImageRange, ClassifierOptions, Extracted } from './classifier';
-export { frechetDistance, sqrtPsd, jacobiEigen } from './frechet';
-export type { VectorLike, MatrixLike } from './frechet';
-export { mnistQuality, featureStatistics, moments } from './quality';
+// The Fréchet distance and its linear algebra live in @sbm/metrics; re-exported for code that imported them here.
+export { frechetDistance, sqrtPsd, jacobiEigen, sampleMoments as moments } from '@sbm/metrics';
+export type { VectorLike, MatrixLike } from '@sbm/metrics';
+export { mnistQuality, featureStatistics } from './quality';
 export type { FeatureStatistics, MnistQuality, MnistQualityOptions } from './quality';
 export { trainClassifier } from './train';
 export type { TrainClassifierOptions, TrainClassifierResult } from './train';

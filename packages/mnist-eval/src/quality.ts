@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { SbmError, checkNumber, describeValue } from '@sbm/core';
+import { frechetDistance, sampleMoments } from '@sbm/metrics';
 import { MnistClassifier, type Extracted, type ImageOptions, type ImageRange } from './classifier';
-import { frechetDistance } from './frechet';
 import { FEATURE_DIM, NUM_CLASSES } from './model';
 
 /** Gaussian statistics of classifier features: what the Fréchet distance compares. */
@@ -14,38 +14,8 @@ export interface FeatureStatistics {
   cov: number[][];
 }
 
-/**
- * Mean and unbiased covariance of n rows of D float32 values, accumulated in float64 in two passes (centred
- * first, so no cancellation between E[xxᵀ] and μμᵀ).
- */
-export function moments(data: Float32Array, n: number, D: number): { mean: number[]; cov: number[][] } {
-  const mean = new Float64Array(D);
-  for (let i = 0; i < n; i++) for (let j = 0; j < D; j++) mean[j] += data[i * D + j];
-  for (let j = 0; j < D; j++) mean[j] /= n;
-  const acc = new Float64Array(D * D);
-  const r = new Float64Array(D);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < D; j++) r[j] = data[i * D + j] - mean[j];
-    for (let j = 0; j < D; j++) {
-      const rj = r[j];
-      if (rj === 0) continue; // a unit that is 0 on every image (dead ReLU) adds nothing
-      const base = j * D;
-      for (let k = 0; k <= j; k++) acc[base + k] += rj * r[k];
-    }
-  }
-  const cov: number[][] = Array.from({ length: D }, () => new Array<number>(D).fill(0));
-  for (let j = 0; j < D; j++) {
-    for (let k = 0; k <= j; k++) {
-      const v = acc[j * D + k] / (n - 1);
-      cov[j][k] = v;
-      cov[k][j] = v;
-    }
-  }
-  return { mean: Array.from(mean), cov };
-}
-
 function statsOf(e: Extracted): FeatureStatistics {
-  return { n: e.n, ...moments(e.features, e.n, FEATURE_DIM) };
+  return { n: e.n, ...sampleMoments(e.features, e.n, FEATURE_DIM) };
 }
 
 function checkClassifier(c: unknown, name: string): MnistClassifier {

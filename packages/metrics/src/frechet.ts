@@ -1,4 +1,5 @@
 import { SbmError, describeValue } from '@sbm/core';
+import { jacobiEigen } from './linalg';
 
 /** A vector as a plain array or a typed array. */
 export type VectorLike = ArrayLike<number>;
@@ -13,67 +14,6 @@ function invalid(argument: string, expected: string, received: string): SbmError
   return new SbmError('INVALID_ARGUMENT', `frechetDistance: ${argument}: expected ${expected}, got ${received}`, {
     argument,
   });
-}
-
-/**
- * Eigendecomposition of a symmetric n×n matrix (row-major, overwritten) by cyclic Jacobi rotations in float64
- * (Golub & Van Loan, Matrix Computations, §8.5; the rotation formulas of Rutishauser 1966). Jacobi is slower than
- * QR but accurate to full relative precision for the small eigenvalues that matter in √λ, and simple.
- * Returns the eigenvalues and, if asked, the eigenvectors as the columns of a row-major n×n array.
- */
-export function jacobiEigen(
-  a: Float64Array,
-  n: number,
-  wantVectors: boolean,
-): { values: Float64Array; vectors?: Float64Array } {
-  const v = wantVectors ? new Float64Array(n * n) : undefined;
-  if (v) for (let i = 0; i < n; i++) v[i * n + i] = 1;
-  let norm = 0;
-  for (let i = 0; i < n * n; i++) norm += a[i] * a[i];
-  norm = Math.sqrt(norm);
-  for (let sweep = 0; sweep < 100 && norm > 0; sweep++) {
-    let off = 0;
-    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += a[p * n + q] * a[p * n + q];
-    // Off-diagonal mass at rounding level of the whole matrix: the diagonal holds the eigenvalues.
-    if (Math.sqrt(2 * off) <= 1e-15 * norm) break;
-    for (let p = 0; p < n - 1; p++) {
-      for (let q = p + 1; q < n; q++) {
-        const apq = a[p * n + q];
-        if (apq === 0) continue;
-        // tan θ = t zeroes a_pq: t² + 2τt − 1 = 0 with τ = (a_qq − a_pp)/(2 a_pq); the smaller root is stable.
-        const tau = (a[q * n + q] - a[p * n + p]) / (2 * apq);
-        const t = (tau >= 0 ? 1 : -1) / (Math.abs(tau) + Math.sqrt(1 + tau * tau));
-        const c = 1 / Math.sqrt(1 + t * t);
-        const s = t * c;
-        a[p * n + p] -= t * apq;
-        a[q * n + q] += t * apq;
-        a[p * n + q] = 0;
-        a[q * n + p] = 0;
-        for (let r = 0; r < n; r++) {
-          if (r === p || r === q) continue;
-          const arp = a[r * n + p];
-          const arq = a[r * n + q];
-          const np = c * arp - s * arq;
-          const nq = s * arp + c * arq;
-          a[r * n + p] = np;
-          a[p * n + r] = np;
-          a[r * n + q] = nq;
-          a[q * n + r] = nq;
-        }
-        if (v) {
-          for (let r = 0; r < n; r++) {
-            const vrp = v[r * n + p];
-            const vrq = v[r * n + q];
-            v[r * n + p] = c * vrp - s * vrq;
-            v[r * n + q] = s * vrp + c * vrq;
-          }
-        }
-      }
-    }
-  }
-  const values = new Float64Array(n);
-  for (let i = 0; i < n; i++) values[i] = a[i * n + i];
-  return { values, vectors: v };
 }
 
 function readVector(v: unknown, name: string, dim?: number): number[] {

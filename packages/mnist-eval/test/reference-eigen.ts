@@ -1,10 +1,11 @@
 /**
- * Small dense float64 linear algebra on plain arrays, done once per mixture in JS so that the per-call tensor work
- * stays in float32 without ever inverting or factoring a matrix there.
+ * A second, independent Jacobi eigensolver for the tests only: it applies each rotation as the full two-sided
+ * product (no closed-form diagonal update, no zeroed pivot) and stops on a different criterion, so agreement with
+ * @sbm/metrics' jacobiEigen is evidence, not a tautology. (It was @sbm/gaussian-mixture's solver before the one in
+ * @sbm/metrics became the only one in the library.)
  */
 
-/** Row-major square matrix. */
-export type Matrix = number[][];
+type Matrix = number[][];
 
 /**
  * Eigendecomposition of a symmetric matrix by the cyclic Jacobi method (Golub & Van Loan, §8.5). Returns the
@@ -54,38 +55,4 @@ export function symmetricEigen(a: Matrix): { values: number[]; vectors: Matrix }
     }
   }
   return { values: m.map((row, i) => row[i]), vectors: v };
-}
-
-/** U diag(d) Uᵀ for U with eigenvectors as columns. */
-export function fromEigen(values: readonly number[], vectors: Matrix): Matrix {
-  const n = values.length;
-  const out: Matrix = Array.from({ length: n }, () => new Array(n).fill(0));
-  for (let i = 0; i < n; i++) {
-    for (let j = i; j < n; j++) {
-      let s = 0;
-      for (let k = 0; k < n; k++) s += vectors[i][k] * values[k] * vectors[j][k];
-      out[i][j] = s;
-      out[j][i] = s;
-    }
-  }
-  return out;
-}
-
-/** Lower Cholesky factor L with A = L Lᵀ, or null when a pivot is not positive (A not positive definite). */
-export function cholesky(a: Matrix): Matrix | null {
-  const n = a.length;
-  const l: Matrix = Array.from({ length: n }, () => new Array(n).fill(0));
-  for (let j = 0; j < n; j++) {
-    let d = a[j][j];
-    for (let k = 0; k < j; k++) d -= l[j][k] * l[j][k];
-    if (!(d > 0)) return null;
-    const ljj = Math.sqrt(d);
-    l[j][j] = ljj;
-    for (let i = j + 1; i < n; i++) {
-      let s = a[i][j];
-      for (let k = 0; k < j; k++) s -= l[i][k] * l[j][k];
-      l[i][j] = s / ljj;
-    }
-  }
-  return l;
 }
