@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { SbmError, checkChoice, fillTime } from '@sbm/core';
-import type { Sde } from '@sbm/sde';
-import { checkSamples, checkSdeOptions, countedScore, disposeOnError, initialState, StepLoop } from './loop';
+import { dataPrediction, type Sde } from '@sbm/sde';
+import { checkBoolean, checkSdeOptions, initialState, Sampler } from './loop';
+import { DPM_KEYS } from './options';
 import type { SampleResult, SdeSamplerOptions } from './types';
 
 export interface DpmSolverOptions extends SdeSamplerOptions {
@@ -32,68 +33,50 @@ export function dpmSolverGrid(sde: Sde, eps: number, steps: number, skipType: 'l
 }
 
 /**
- * DPM-Solver++(2M) (Lu et al. 2022b, Algorithm 2) for any SDE with affine Gaussian marginals. With the data
- * prediction x̂₀(x, t) = (x + σ_t² s(x, t))/α_t and λ = ln(α/σ), h_i = λ_{t_i} − λ_{t_{i−1}}:
+ * DPM-Solver++(2M) (Lu et al. 2022b, Algorithm 2) for any SDE with affine Gaussian marginals (k-diffusion's
+ * dpmpp_2m). With the data prediction x̂₀(x, t) = (x + σ_t² s(x, t))/α_t and λ = ln(α/σ), h_i = λ_{t_i} − λ_{t_{i−1}}:
  *   first step (and every step with order 1):  x_i = (σ_i/σ_{i−1}) x_{i−1} − α_i (e^{−h_i} − 1) x̂₀_{i−1};
  *   then, with r_i = h_{i−1}/h_i and D_i = (1 + 1/(2r_i)) x̂₀_{i−1} − 1/(2r_i) x̂₀_{i−2}:
  *        x_i = (σ_i/σ_{i−1}) x_{i−1} − α_i (e^{−h_i} − 1) D_i.
  * One score call per step: NFE = steps (+1 with denoiseToZero).
  */
 export async function dpmSolverSampler(opts: DpmSolverOptions, name = 'dpm-solver'): Promise<SampleResult> {
-  const { stream, eps, steps } = checkSdeOptions(name, opts, 20);
+  const run = new Sampler(name, opts, DPM_KEYS);
+  const { sde, eps, steps } = checkSdeOptions(opts, 20);
   const order = opts.order ?? 2;
   if (order !== 1 && order !== 2) {
     throw new SbmError('INVALID_ARGUMENT', `order: expected 1 or 2, got ${String(order)}`, { argument: 'order' });
   }
   const skipType = checkChoice(opts.skipType ?? 'logSNR', 'skipType', ['logSNR', 'time'] as const);
-  const lowerOrderFinal = opts.lowerOrderFinal ?? steps < 15;
-  const { sde } = opts;
+  const lowerOrderFinal = checkBoolean(opts.lowerOrderFinal, 'lowerOrderFinal') ?? steps < 15;
+  const toZero = checkBoolean(opts.denoiseToZero, 'denoiseToZero') ?? false;
   const ts = dpmSolverGrid(sde, eps, steps, skipType);
   const alpha = ts.map((t) => sde.alpha(t));
   const sigma = ts.map((t) => sde.std(t));
   const lambda = ts.map((_, i) => Math.log(alpha[i]) - Math.log(sigma[i]));
-  const score = countedScore(opts.score);
+  const score = run.score(opts.score);
   const B = opts.shape[0];
   const dataPred = (x: tf.Tensor, i: number) =>
-    tf.div(tf.add(x, tf.mul(score.call(x, fillTime(B, ts[i])), sigma[i] * sigma[i])), alpha[i]);
-  const loop = new StepLoop(name, steps, opts, score.nfe);
-  let x = initialState(sde, opts, stream);
-  let prevD: tf.Tensor | null = null; // x̂₀ at t_{i−2}
-  try {
-    for (let i = 1; i <= steps; i++) {
-      loop.checkAbort();
-      const xPrev = x;
-      const older = prevD;
+    dataPrediction(sde, x, ts[i], score(x, fillTime(B, ts[i])), { alpha: alpha[i], std: sigma[i] });
+  // State: x_i and x̂₀ at t_{i−1} (the multistep history; null before the first step).
+  return run.run<{ x: tf.Tensor; d: tf.Tensor | null }>({
+    steps,
+    init: opts.init,
+    initial: () => ({ x: initialState(sde, opts, run.stream), d: null }),
+    update: ({ x: xPrev, d: older }, k) => {
+      const i = k + 1;
       const h = lambda[i] - lambda[i - 1];
       const useSecond = order === 2 && older !== null && !(lowerOrderFinal && i === steps);
-      const hPrev = i >= 2 ? lambda[i - 1] - lambda[i - 2] : 0;
-      const out = tf.tidy(() => {
-        const d0 = dataPred(xPrev, i - 1);
-        let D = d0;
-        if (useSecond) {
-          const r = hPrev / h;
-          D = tf.sub(tf.mul(d0, 1 + 1 / (2 * r)), tf.mul(older!, 1 / (2 * r)));
-        }
-        const xi = tf.sub(tf.mul(xPrev, sigma[i] / sigma[i - 1]), tf.mul(D, alpha[i] * Math.expm1(-h)));
-        return { xi, d0 };
-      });
-      older?.dispose();
-      xPrev.dispose();
-      x = out.xi;
-      prevD = out.d0;
-      await loop.report(i, ts[i], x);
-    }
-    prevD?.dispose();
-    prevD = null;
-    if (opts.denoiseToZero) {
-      const xe = x;
-      x = tf.tidy(() => dataPred(xe, steps));
-      xe.dispose();
-    }
-  } catch (e) {
-    disposeOnError([x, prevD]);
-    throw e;
-  }
-  checkSamples(x, name);
-  return { samples: x, stats: { sampler: name, nfe: score.nfe(), steps, ms: loop.ms() } };
+      const d0 = dataPred(xPrev, i - 1);
+      let D = d0;
+      if (useSecond) {
+        const r = (lambda[i - 1] - lambda[i - 2]) / h;
+        D = tf.sub(tf.mul(d0, 1 + 1 / (2 * r)), tf.mul(older!, 1 / (2 * r)));
+      }
+      const xi = tf.sub(tf.mul(xPrev, sigma[i] / sigma[i - 1]), tf.mul(D, alpha[i] * Math.expm1(-h)));
+      return { x: xi, d: d0 };
+    },
+    point: (s, k) => ({ t: ts[k + 1], x: s.x }),
+    finish: (s) => (toZero ? dataPred(s.x, steps) : s.x),
+  });
 }

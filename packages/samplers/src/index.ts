@@ -1,7 +1,7 @@
 export { sample } from './sample';
-export type { SampleOptions } from './sample';
+export type { SampleOptions, SamplerOptionsMap, SamplerName } from './sample';
 export { pcSampler, emSampler, sdeWithSteps } from './pc';
-export type { PcSamplerOptions } from './pc';
+export type { PcSamplerOptions, EmSamplerOptions } from './pc';
 export { odeSampler } from './ode';
 export type { OdeSamplerOptions } from './ode';
 export { dpmSolverSampler, dpmSolverGrid } from './dpm-solver';
@@ -20,11 +20,12 @@ export {
   getPredictor,
   getCorrector,
   getSampler,
+  samplerEntry,
   listPredictors,
   listCorrectors,
   listSamplers,
 } from './registry';
-export type { SamplerFn } from './registry';
+export type { SamplerFn, SamplerDefinition, RegisterComponentOptions, RegisterSamplerOptions } from './registry';
 export { eulerMaruyama } from './predictors/euler-maruyama';
 export { reverseDiffusion } from './predictors/reverse-diffusion';
 export { ancestral } from './predictors/ancestral';
@@ -50,3 +51,39 @@ export type {
   SampleStats,
   SampleResult,
 } from './types';
+
+// What a samplers-only user needs, so that `npm i @sbm/samplers @tensorflow/tfjs` is enough: the SDEs, the
+// denoiser and the error type (the same objects as @sbm/sde's and @sbm/core's, not copies).
+export {
+  Sde,
+  ReverseSde,
+  VeSde,
+  VpSde,
+  SubVpSde,
+  TutorialVeSde,
+  createSde,
+  registerSde,
+  unregisterSde,
+  listSdes,
+  isSde,
+  isVeSde,
+  isVpSde,
+  isSubVpSde,
+  isTutorialVeSde,
+  dataPrediction,
+  denoiser,
+} from '@sbm/sde';
+export type {
+  ScoreFn,
+  SdeConfig,
+  SdeFactory,
+  SdeCoefficients,
+  DiscreteCoefficients,
+  MarginalProb,
+  MarginalScale,
+  VeSdeOptions,
+  VpSdeOptions,
+  TutorialVeSdeOptions,
+} from '@sbm/sde';
+export { SbmError, isSbmError, SeedStream } from '@sbm/core';
+export type { SbmErrorCode } from '@sbm/core';

@@ -1,16 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { SbmError, checkChoice, checkNumber, describeValue, fillTime, randomNormal } from '@sbm/core';
-import { Sde, type ScoreFn } from '@sbm/sde';
-import {
-  checkInit,
-  checkLoopOptions,
-  checkSamples,
-  checkScoreFn,
-  checkShape,
-  countedScore,
-  disposeOnError,
-  StepLoop,
-} from './loop';
+import type { Sde, ScoreFn } from '@sbm/sde';
+import { checkBoolean, checkInitShape, checkScoreFn, checkSdeInstance, checkShape, Sampler } from './loop';
+import { ALD_KEYS, LANGEVIN_KEYS } from './options';
 import type { LoopOptions, NoiseScoreFn, SampleResult } from './types';
 
 /** Where the score comes from: a noise-conditional s(x, σ), or an SDE score s(x, t) used through σ ↦ t. */
@@ -37,13 +29,7 @@ function scoreAtLevel(src: NoiseScoreSource, call: (x: tf.Tensor, a: tf.Tensor1D
 
 function checkSource(src: NoiseScoreSource): void {
   checkScoreFn(src.score);
-  if (src.sde !== undefined && !(src.sde instanceof Sde)) {
-    throw new SbmError(
-      'INVALID_ARGUMENT',
-      `sde: expected an Sde instance or undefined, got ${describeValue(src.sde)}`,
-      { argument: 'sde' },
-    );
-  }
+  checkSdeInstance(src.sde, true);
 }
 
 export interface AnnealedLangevinOptions extends LoopOptions, NoiseScoreSource {
@@ -119,10 +105,10 @@ export function ncsnv2StepSize(sigmas: number[], stepsPerLevel: number): number 
  * x + σ_L² s(x, σ_L). NFE = L·T (+1).
  */
 export async function annealedLangevin(opts: AnnealedLangevinOptions, name = 'ald'): Promise<SampleResult> {
-  const stream = checkLoopOptions(name, opts);
+  const run = new Sampler(name, opts, ALD_KEYS);
   checkSource(opts);
   const shape = checkShape(opts.shape);
-  checkInit(opts.init, shape);
+  checkInitShape(opts.init, shape);
   const stepRule = checkChoice(opts.stepRule ?? 'ncsn', 'stepRule', ['ncsn', 'ncsnv2'] as const);
   const T = checkNumber(opts.stepsPerLevel ?? 100, 'stepsPerLevel', { integer: true, min: 1 });
   let sigmas: number[];
@@ -157,38 +143,25 @@ export async function annealedLangevin(opts: AnnealedLangevinOptions, name = 'al
   const L = sigmas.length;
   const eps =
     stepRule === 'ncsnv2' ? ncsnv2StepSize(sigmas, T) : checkNumber(opts.stepSize ?? 2e-5, 'stepSize', { gt: 0 });
-  const denoise = opts.denoise ?? stepRule === 'ncsnv2';
-  const score = countedScore<tf.Tensor1D>(opts.score as NoiseScoreFn);
-  const total = L * T;
-  const loop = new StepLoop(name, total, opts, score.nfe);
-  let x: tf.Tensor = opts.init ? tf.clone(opts.init) : tf.tidy(() => tf.mul(randomNormal(shape, stream), sigmas[0]));
-  try {
-    let step = 0;
-    for (let i = 0; i < L; i++) {
-      const s = scoreAtLevel(opts, score.call, sigmas[i]);
-      const a = (eps * sigmas[i] * sigmas[i]) / (sigmas[L - 1] * sigmas[L - 1]);
-      for (let k = 0; k < T; k++) {
-        loop.checkAbort();
-        const prev = x;
-        x = tf.tidy(() =>
-          tf.add(tf.add(prev, tf.mul(s(prev), a / 2)), tf.mul(randomNormal(shape, stream), Math.sqrt(a))),
-        );
-        prev.dispose();
-        await loop.report(++step, sigmas[i], x);
-      }
-    }
-    if (denoise) {
-      const prev = x;
-      const s = scoreAtLevel(opts, score.call, sigmas[L - 1]);
-      x = tf.tidy(() => tf.add(prev, tf.mul(s(prev), sigmas[L - 1] ** 2)));
-      prev.dispose();
-    }
-  } catch (e) {
-    disposeOnError([x]);
-    throw e;
-  }
-  checkSamples(x, name);
-  return { samples: x, stats: { sampler: name, nfe: score.nfe(), steps: total, ms: loop.ms() } };
+  const denoise = checkBoolean(opts.denoise, 'denoise') ?? stepRule === 'ncsnv2';
+  const score = run.score<tf.Tensor1D>(opts.score as NoiseScoreFn);
+  const levelScores = sigmas.map((sigma) => scoreAtLevel(opts, score, sigma));
+  const stepSizes = sigmas.map((sigma) => (eps * sigma * sigma) / (sigmas[L - 1] * sigmas[L - 1]));
+  return run.run<{ x: tf.Tensor }>({
+    steps: L * T,
+    init: opts.init,
+    initial: () => ({ x: opts.init ? tf.clone(opts.init) : tf.mul(randomNormal(shape, run.stream), sigmas[0]) }),
+    update: ({ x }, k) => {
+      const i = Math.floor(k / T);
+      const a = stepSizes[i];
+      return {
+        x: tf.add(tf.add(x, tf.mul(levelScores[i](x), a / 2)), tf.mul(randomNormal(shape, run.stream), Math.sqrt(a))),
+      };
+    },
+    point: (s, k) => ({ t: sigmas[Math.floor(k / T)], x: s.x }),
+    // NCSNv2's final denoise: Tweedie's E[x₀ | x] = x + σ_L² s(x, σ_L) for the VE kernel N(x₀, σ_L² I).
+    finish: (s) => (denoise ? tf.add(s.x, tf.mul(levelScores[L - 1](s.x), sigmas[L - 1] ** 2)) : s.x),
+  });
 }
 
 export interface LangevinOptions extends LoopOptions, NoiseScoreSource {
@@ -213,33 +186,23 @@ export interface LangevinOptions extends LoopOptions, NoiseScoreSource {
  * level). NFE = steps.
  */
 export async function langevinDynamics(opts: LangevinOptions, name = 'langevin'): Promise<SampleResult> {
-  const stream = checkLoopOptions(name, opts);
+  const run = new Sampler(name, opts, LANGEVIN_KEYS);
   checkSource(opts);
   const shape = checkShape(opts.shape);
-  checkInit(opts.init, shape);
+  checkInitShape(opts.init, shape);
   const sigma = checkNumber(opts.sigma, 'sigma', { gt: 0 });
   const steps = checkNumber(opts.steps ?? 1000, 'steps', { integer: true, min: 1 });
   const snr = checkNumber(opts.snr ?? 0.16, 'snr', { gt: 0 });
   const eps = checkNumber(opts.stepSize ?? 2 * (snr * sigma) ** 2, 'stepSize', { gt: 0 });
   const initStd = checkNumber(opts.initStd ?? 1, 'initStd', { gt: 0 });
-  const score = countedScore<tf.Tensor1D>(opts.score as NoiseScoreFn);
-  const s = scoreAtLevel(opts, score.call, sigma);
-  const loop = new StepLoop(name, steps, opts, score.nfe);
-  let x: tf.Tensor = opts.init ? tf.clone(opts.init) : tf.tidy(() => tf.mul(randomNormal(shape, stream), initStd));
-  try {
-    for (let k = 1; k <= steps; k++) {
-      loop.checkAbort();
-      const prev = x;
-      x = tf.tidy(() =>
-        tf.add(tf.add(prev, tf.mul(s(prev), eps)), tf.mul(randomNormal(shape, stream), Math.sqrt(2 * eps))),
-      );
-      prev.dispose();
-      await loop.report(k, sigma, x);
-    }
-  } catch (e) {
-    disposeOnError([x]);
-    throw e;
-  }
-  checkSamples(x, name);
-  return { samples: x, stats: { sampler: name, nfe: score.nfe(), steps, ms: loop.ms() } };
+  const s = scoreAtLevel(opts, run.score<tf.Tensor1D>(opts.score as NoiseScoreFn), sigma);
+  return run.run<{ x: tf.Tensor }>({
+    steps,
+    init: opts.init,
+    initial: () => ({ x: opts.init ? tf.clone(opts.init) : tf.mul(randomNormal(shape, run.stream), initStd) }),
+    update: ({ x }) => ({
+      x: tf.add(tf.add(x, tf.mul(s(x), eps)), tf.mul(randomNormal(shape, run.stream), Math.sqrt(2 * eps))),
+    }),
+    point: (st) => ({ t: sigma, x: st.x }),
+  });
 }

@@ -1,12 +1,23 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, checkNumber, describeValue } from '@sbm/core';
+import { SbmError, checkNumber, checkOptions, describeValue, fillTime } from '@sbm/core';
 import { linspace } from '@sbm/ode';
-import { createSde, type Sde } from '@sbm/sde';
-import { checkSamples, checkSdeOptions, countingScoreFn, disposeOnError, initialState, StepLoop } from './loop';
+import { createSde, dataPrediction, type Sde } from '@sbm/sde';
+import { checkBoolean, checkSdeOptions, initialState, Sampler } from './loop';
+import { EM_KEYS, PC_KEYS } from './options';
 import { getCorrector, getPredictor } from './registry';
 import { eulerMaruyama } from './predictors/euler-maruyama';
 import { noneCorrector, nonePredictor } from './predictors/none';
 import type { SampleResult, SdeSamplerOptions } from './types';
+
+/** Options of the Euler–Maruyama sampler ('em'): PC with the Euler–Maruyama predictor and no corrector. */
+export interface EmSamplerOptions extends SdeSamplerOptions {
+  /** Integrate the probability-flow ODE by Euler steps instead (deterministic; default false). */
+  probabilityFlow?: boolean;
+  /** Return x_mean of the last step (default true). */
+  denoise?: boolean;
+  /** Replace the last step by the data prediction E[x₀ | x_eps] (same NFE; default false). See PcSamplerOptions. */
+  denoiseToZero?: boolean;
+}
 
 export interface PcSamplerOptions extends SdeSamplerOptions {
   /** Registered predictor name (default 'reverse-diffusion'): 'euler-maruyama', 'reverse-diffusion', 'ancestral', 'none'. */
@@ -74,16 +85,19 @@ export function sdeWithSteps(sde: Sde, steps: number): Sde {
  * reference); the predictor steps by Δt = −T/N. Returns x_mean of the last step (`denoise`). N = `steps`
  * (default sde.N); NFE = N · (predictor + corrector score calls).
  */
-export async function pcSampler(opts: PcSamplerOptions, name = 'pc'): Promise<SampleResult> {
-  const { stream, eps, steps } = checkSdeOptions(name, opts, opts?.sde?.N ?? 1000);
+export async function pcSampler(
+  opts: PcSamplerOptions,
+  name = 'pc',
+  keys: readonly string[] = PC_KEYS,
+): Promise<SampleResult> {
+  const run = new Sampler(name, opts, keys);
+  const checked = checkSdeOptions(opts, opts.sde?.N ?? 1000);
+  const { eps, steps } = checked;
   const snr = checkNumber(opts.snr ?? 0.16, 'snr', { gt: 0 });
   const nSteps = checkNumber(opts.correctorSteps ?? 1, 'correctorSteps', { integer: true, min: 0 });
-  const toZero = opts.denoiseToZero ?? false;
-  if (typeof toZero !== 'boolean') {
-    throw new SbmError('INVALID_ARGUMENT', `denoiseToZero: expected a boolean, got ${describeValue(toZero)}`, {
-      argument: 'denoiseToZero',
-    });
-  }
+  const toZero = checkBoolean(opts.denoiseToZero, 'denoiseToZero') ?? false;
+  const denoise = checkBoolean(opts.denoise, 'denoise') ?? true;
+  const probabilityFlow = checkBoolean(opts.probabilityFlow, 'probabilityFlow') ?? false;
   if (opts.project !== undefined && typeof opts.project !== 'function') {
     throw new SbmError('INVALID_ARGUMENT', `project: expected a function, got ${describeValue(opts.project)}`, {
       argument: 'project',
@@ -97,64 +111,51 @@ export async function pcSampler(opts: PcSamplerOptions, name = 'pc'): Promise<Sa
   // createSde cannot rebuild. Registered plugins are assumed to need the grid.
   const gridFree =
     (predictorFactory === eulerMaruyama || predictorFactory === nonePredictor) && correctorFactory === noneCorrector;
-  const sde = gridFree ? opts.sde : sdeWithSteps(opts.sde, steps);
-  const counted = countingScoreFn(opts.score);
-  const probabilityFlow = opts.probabilityFlow ?? false;
+  const sde = gridFree ? checked.sde : sdeWithSteps(checked.sde, steps);
+  // ReverseSde.evalScore checks the score's output shape, so the predictor's and corrector's calls are only counted;
+  // the Tweedie step below calls the score directly and checks it.
+  const counted = run.countOnly(opts.score);
+  const checkedScore = run.score(opts.score);
   const predictor = predictorFactory({
     sde,
-    rsde: sde.reverse(counted.fn, { probabilityFlow }),
-    stream,
+    rsde: sde.reverse(counted, { probabilityFlow }),
+    stream: run.stream,
     probabilityFlow,
   });
-  const corrector = correctorFactory({ sde, rsde: sde.reverse(counted.fn), stream, snr, nSteps });
+  const corrector = correctorFactory({ sde, rsde: sde.reverse(counted), stream: run.stream, snr, nSteps });
   const grid = steps === 1 ? [sde.T] : linspace(sde.T, eps, steps - 1);
   const dt = -sde.T / steps;
-  const loop = new StepLoop(name, steps, opts, counted.nfe);
-  let x: tf.Tensor = initialState(sde, opts, stream);
-  let xMean: tf.Tensor = x;
-  try {
-    for (let i = 0; i < steps; i++) {
-      loop.checkAbort();
+  const { project } = opts;
+  return run.run<{ x: tf.Tensor; xMean: tf.Tensor }>({
+    steps,
+    init: opts.init,
+    initial: () => {
+      const x = initialState(sde, opts, run.stream);
+      return { x, xMean: x };
+    },
+    update: ({ x: prev }, i) => {
       const t = grid[i];
-      const prev = x;
-      const next = tf.tidy(() => {
-        let st = corrector.update(prev, t);
-        if (opts.project) st = opts.project(st, t, 'corrector');
-        if (toZero && i === steps - 1) {
-          // Tweedie: x̂₀ = (x + std² s(x, t)) / α at the last grid time, in place of the predictor's step.
-          const sd = sde.std(t);
-          const s = counted.fn(st.x, tf.fill([st.x.shape[0]], t, 'float32') as tf.Tensor1D);
-          const x0 = tf.div(tf.add(st.x, tf.mul(s, sd * sd)), sde.alpha(t));
-          st = { x: x0, xMean: x0 };
-        } else {
-          st = predictor.update(st.x, t, dt);
-        }
-        if (opts.project) st = opts.project(st, t, 'predictor');
-        // An identity update (predictor and corrector 'none') hands back the kept input: copy it so the swap below
-        // can free the old state.
-        const nx = st.x === prev ? tf.clone(st.x) : st.x;
-        return { x: nx, xMean: st.xMean === st.x || st.xMean === prev ? nx : st.xMean };
-      });
-      if (xMean !== x) xMean.dispose();
-      x.dispose();
-      x = next.x;
-      xMean = next.xMean;
-      await loop.report(i + 1, t, x, xMean);
-    }
-  } catch (e) {
-    disposeOnError([x, xMean]);
-    throw e;
-  }
-  const denoise = opts.denoise ?? true;
-  const samples = denoise ? xMean : x;
-  if (xMean !== x) (denoise ? x : xMean).dispose();
-  checkSamples(samples, name);
-  return { samples, stats: { sampler: name, nfe: counted.nfe(), steps, ms: loop.ms() } };
+      let st = corrector.update(prev, t);
+      if (project) st = project(st, t, 'corrector');
+      if (toZero && i === steps - 1) {
+        // Tweedie: x̂₀ = E[x₀ | x_t] at the last grid time, in place of the predictor's step.
+        const x0 = dataPrediction(sde, st.x, t, checkedScore(st.x, fillTime(st.x.shape[0], t)));
+        st = { x: x0, xMean: x0 };
+      } else {
+        st = predictor.update(st.x, t, dt);
+      }
+      if (project) st = project(st, t, 'predictor');
+      // An update whose x_mean is its x or the kept input (predictor 'none', a plugin's identity) has no separate
+      // noise-free part: x_mean is the new x.
+      return { x: st.x, xMean: st.xMean === st.x || st.xMean === prev ? st.x : st.xMean };
+    },
+    point: (s, i) => ({ t: grid[i], x: s.x, xMean: s.xMean }),
+    finish: (s) => (denoise ? s.xMean : s.x),
+  });
 }
 
 /** Euler–Maruyama sampling: PC with the Euler–Maruyama predictor and no corrector. */
-export function emSampler(
-  opts: SdeSamplerOptions & { denoise?: boolean; denoiseToZero?: boolean; probabilityFlow?: boolean },
-): Promise<SampleResult> {
-  return pcSampler({ ...opts, predictor: 'euler-maruyama', corrector: 'none' }, 'em');
+export function emSampler(opts: EmSamplerOptions, name = 'em'): Promise<SampleResult> {
+  checkOptions(opts, EM_KEYS, name);
+  return pcSampler({ ...opts, predictor: 'euler-maruyama', corrector: 'none' }, name, PC_KEYS);
 }
