@@ -1,9 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { BACKEND_CHOICES } from './backend';
+import { toyNames } from '@sbm/datasets';
+import { listModels } from '@sbm/models';
+import { listCorrectors, listPredictors, listSamplers } from '@sbm/samplers';
+import { listSdes } from '@sbm/sde';
+import { backendChoices } from './backend';
 import { describeError, EXIT_USAGE } from './errors';
+import { loadPlugins, scanEarlyFlags } from './plugins';
+import { choiceArg, lossNames, oneOf } from './registries';
+import { readRunFile } from './run-file';
 import { intArg, positiveArg } from './util';
-import { SAMPLER_CHOICES } from './commands/sample';
 import { DIVERGENCE_CHOICES } from './commands/nll';
 
 function cliVersion(): string {
@@ -15,8 +21,14 @@ function cliVersion(): string {
   }
 }
 
+// Choices are read from the registries when the commands are built, which is after the plugins loaded (main).
 const backendOption = () =>
-  new Option('--backend <name>', 'tfjs backend (default: SBM_BACKEND, else automatic)').choices(BACKEND_CHOICES);
+  new Option(
+    '--backend <name>',
+    `tfjs backend (default: SBM_BACKEND, else automatic; ${oneOf(backendChoices())})`,
+  ).argParser(choiceArg('--backend', backendChoices));
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /** Runs a command body and records its exit code (the process exits once, in main). */
 let exitCode = 0;
@@ -80,9 +92,20 @@ export function buildProgram(): Command {
     .description(
       'Train a score model; checkpoints, sample previews and a loss curve go to --out. Ctrl-C saves and exits 130.',
     )
-    .requiredOption('--data <spec>', 'toy:swissroll|moons|gmm|checkerboard|rings|ring8|grid25, mnist, folder:PATH')
-    .option('--sde <name>', 've, vp, subvp, tutorial-ve or a registered SDE', 'vp')
-    .addOption(new Option('--model <name>', 'score network').choices(['mlp', 'scorenet', 'ncsnpp']).default('mlp'))
+    .requiredOption('--data <spec>', `toy:NAME (${toyNames().join(', ')}), mnist, folder:PATH`)
+    .addOption(
+      new Option('--sde <name>', `SDE (${oneOf(listSdes())})`).argParser(choiceArg('--sde', listSdes)).default('vp'),
+    )
+    .addOption(
+      new Option('--model <name>', `score network (${oneOf(listModels())})`)
+        .argParser(choiceArg('--model', listModels))
+        .default('mlp'),
+    )
+    .addOption(
+      new Option('--loss <name>', `score-matching loss (default dsm; ${oneOf(lossNames())})`).argParser(
+        choiceArg('--loss', lossNames),
+      ),
+    )
     .option('--config <file>', 'JSON { model: {...}, sde: {...}, train: { steps, lr, batchSize, warmup, emaDecay } }')
     .option('--steps <n>', 'total optimizer steps (counted from 0, also when resuming)', intArg('--steps'))
     .option('--epochs <n>', 'total epochs instead of --steps', intArg('--epochs'))
@@ -106,6 +129,7 @@ export function buildProgram(): Command {
         'sbm train --data toy:swissroll --sde vp --model mlp --steps 3000 --out runs/swiss --resume',
         'sbm train --data toy:checkerboard --sde subvp --steps 4000 --sample-every 1000 --out runs/checker',
         'sbm train --data mnist --sde tutorial-ve --model scorenet --epochs 5 --out runs/mnist',
+        'sbm train --plugin @sbm/sde-cosine --sde cosine-vp --data toy:moons --steps 2000 --out runs/cosine',
       ]),
     )
     .action(
@@ -119,7 +143,27 @@ export function buildProgram(): Command {
     .command('sample')
     .description('Draw samples from a checkpoint: a scatter PNG for 2-D data, an image grid otherwise.')
     .requiredOption('--ckpt <dir>', 'run folder written by sbm train')
-    .addOption(new Option('--sampler <name>', 'sampler').choices(SAMPLER_CHOICES).default('pc'))
+    .addOption(
+      new Option('--sampler <name>', `sampler (${oneOf(listSamplers())})`)
+        .argParser(choiceArg('--sampler', listSamplers))
+        .default('pc'),
+    )
+    .addOption(
+      new Option(
+        '--predictor <name>',
+        `pc: predictor (default reverse-diffusion; ${oneOf(listPredictors())})`,
+      ).argParser(choiceArg('--predictor', listPredictors)),
+    )
+    .addOption(
+      new Option('--corrector <name>', `pc: corrector (default langevin; ${oneOf(listCorrectors())})`).argParser(
+        choiceArg('--corrector', listCorrectors),
+      ),
+    )
+    .option(
+      '--sigma <x>',
+      "langevin: the noise level it samples (default the SDE's smallest, σ(eps))",
+      positiveArg('--sigma'),
+    )
     .option('--steps <n>', 'steps (ald: steps per level)', intArg('--steps'))
     .option('--snr <x>', 'signal-to-noise ratio of the Langevin corrector / langevin sampler', positiveArg('--snr'))
     .option('--n <n>', 'number of samples (default 1000 for 2-D, 64 images)', intArg('--n'))
@@ -146,6 +190,7 @@ export function buildProgram(): Command {
         'sbm sample --ckpt runs/swiss --sampler ode --n 2000 --score-field field.png --out swiss-ode.png',
         'sbm sample --ckpt runs/mnist --sampler dpm-solver --steps 20 --n 64 --out digits.png --json',
         'sbm sample --ckpt runs/mnist --sampler pc --steps 100 --eps 0.03 --denoise-to-zero --out digits-pc.png',
+        'sbm sample --ckpt runs/swiss --sampler pc --predictor euler-maruyama --corrector none --out swiss-em.png',
       ]),
     )
     .action(
@@ -202,6 +247,20 @@ export function buildProgram(): Command {
     );
 
   program
+    .command('plugins')
+    .description(
+      'What is registered (backends, SDEs, models, losses, samplers, predictors, correctors, toy data), from which package, and the plugins loaded.',
+    )
+    .option('--json', 'print JSON', false)
+    .addHelpText('after', examples(['sbm plugins', 'sbm plugins --plugin @sbm/sde-cosine', 'sbm plugins --json']))
+    .action(
+      run(async (o) => {
+        const { pluginsCommand } = await import('./commands/plugins');
+        return pluginsCommand(o);
+      }),
+    );
+
+  program
     .command('bench')
     .description('Run a benchmark suite of the sbm repository (tools/bench/bin/bench.mjs; one JSON object per line).')
     .argument('<suite>', 'kernels, likelihood, samplers, train, …')
@@ -221,14 +280,34 @@ export function buildProgram(): Command {
     c.exitOverride();
     c.configureOutput({ outputError: () => undefined });
     c.showSuggestionAfterError(true);
-    if (c.name() !== 'bench') c.option('--verbose', 'print stack traces of errors');
+    if (c.name() === 'bench') continue;
+    c.option('--verbose', 'print stack traces of errors');
+    // Read before the commands are built (main: scanEarlyFlags); declared here for --help and so commander accepts them.
+    c.option('--plugin <module>', 'load a plugin package or file first (repeatable)', collect);
+    c.option('--config-file <path>', 'project config { "plugins": [...] } (default ./sbm.config.json or .js)');
   }
   return program;
+}
+
+/**
+ * Plugins first: --plugin, the config file and a --ckpt run's recorded plugins register their names before the
+ * commands (and their choices and help) are built from the registries.
+ */
+async function loadEarly(args: string[]): Promise<void> {
+  const early = scanEarlyFlags(args);
+  const run = early.ckpt ? await readRunFile(early.ckpt) : undefined;
+  await loadPlugins(
+    early,
+    process.cwd(),
+    (run?.plugins ?? []).map((p) => p.module),
+    early.ckpt,
+  );
 }
 
 async function main(argv: string[]): Promise<number> {
   const verbose = argv.includes('--verbose');
   try {
+    await loadEarly(argv.slice(2));
     await buildProgram().parseAsync(argv);
     return exitCode;
   } catch (e) {

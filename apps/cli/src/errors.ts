@@ -39,3 +39,21 @@ export function describeError(e: unknown): { code: number; line: string } {
   const msg = e instanceof Error ? e.message : String(e);
   return { code: 1, line: msg.split('\n')[0] };
 }
+
+/**
+ * Runs `fn`, rewording an SbmError about one of the options in `flags` ("steps: expected an integer >= 1, got 0")
+ * in the words of the flag that set it ("--steps: expected ..."): the user typed the flag, not the option.
+ */
+export async function withFlagNames<T>(flags: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isSbmError(e) && (e.code === 'INVALID_ARGUMENT' || e.code === 'UNKNOWN_NAME')) {
+      const m = /^([A-Za-z][\w.]*): ([\s\S]*)$/.exec(e.message);
+      if (m && Object.prototype.hasOwnProperty.call(flags, m[1])) {
+        throw new UsageError(`${flags[m[1]]}: ${m[2].split('\n')[0]}`);
+      }
+    }
+    throw e;
+  }
+}

@@ -17,6 +17,13 @@ export interface RunFile {
   dataSize: number;
   imageSize?: number;
   channels?: number;
+  /** Score-matching loss, when not the default (dsm). */
+  loss?: string;
+  /**
+   * Plugin modules loaded when the run was trained (a package name, or an absolute path): `sbm sample` / `sbm nll`
+   * load them again, since the checkpoint's config names what they registered (an SDE like "cosine-vp").
+   */
+  plugins?: { module: string; version: string }[];
 }
 
 export const storage = new FileCheckpointStorage();

@@ -4,7 +4,9 @@ import { loadImageFolder, loadMnist } from '@sbm/datasets/node';
 import { createSde, listSdes } from '@sbm/sde';
 import type { Sde, SdeConfig } from '@sbm/sde';
 import { modelFromConfig, type ModelConfig, type ScoreModel } from '@sbm/models';
+import { didYouMean } from '@sbm/core';
 import { UsageError } from './errors';
+import { checkChoice } from './registries';
 
 /** Spellings accepted after `toy:` besides the registered names of @sbm/datasets. */
 const TOY_ALIASES: Record<string, string> = { swissroll: 'swiss-roll', swiss_roll: 'swiss-roll' };
@@ -37,7 +39,7 @@ export function parseDataSpec(spec: string, flag = '--data'): DataSpec {
     const names = toyNames();
     if (!names.includes(name)) {
       throw new UsageError(
-        `${flag}: unknown toy data set "${raw}" (expected one of ${names.join(', ')}, or swissroll)`,
+        `${flag}: unknown toy data set "${raw}" (expected one of ${names.join(', ')}, or swissroll)${didYouMean(raw, names)}`,
       );
     }
     return { kind: 'toy', spec: `toy:${name}`, toyName: name };
@@ -91,9 +93,7 @@ export async function loadData(
 }
 
 export function makeSde(name: string, overrides: Record<string, unknown> = {}): Sde {
-  if (!listSdes().includes(name)) {
-    throw new UsageError(`--sde: unknown SDE "${name}" (expected one of ${listSdes().join(', ')})`);
-  }
+  checkChoice('--sde', name, listSdes());
   return createSde({ ...overrides, name } as SdeConfig);
 }
 
@@ -102,8 +102,6 @@ export function isCentered(sde: Sde): boolean {
   const n = sde.toConfig().name;
   return n !== 've' && n !== 'tutorial-ve';
 }
-
-export const MODEL_NAMES = ['mlp', 'scorenet', 'ncsnpp'] as const;
 
 /**
  * The default architecture for a data shape: all models divide by the SDE's marginal std where they support it

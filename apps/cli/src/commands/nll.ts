@@ -5,6 +5,7 @@ import { logLikelihood } from '@sbm/likelihood';
 import { loadCheckpoint } from '@sbm/training';
 import { startBackend } from '../backend';
 import { UsageError } from '../errors';
+import { FractionProgress } from '../progress';
 import { readRunFile, requireCheckpoint, storage } from '../run-file';
 import { loadData, parseDataSpec } from '../setup';
 import { mean, stdErr } from '../util';
@@ -78,10 +79,16 @@ export async function nllCommand(o: NllCliOptions): Promise<number> {
     const bpd: number[] = [];
     let nfe = 0;
     const t0 = Date.now();
+    // The ODE's fraction of [eps, T] covered, weighted by the batch's share of the samples.
+    const progress = o.json ? undefined : new FractionProgress('nll');
     for (let i = 0; i < N; i += batch) {
-      const xb = x.slice(i, Math.min(batch, N - i));
+      const nb = Math.min(batch, N - i);
+      const xb = x.slice(i, nb);
+      const report = (f: number, solverNfe: number) =>
+        progress?.update((i + f * nb) / N, `${Math.min(N, i + nb)}/${N} samples  NFE ${nfe + solverNfe}`);
       try {
         const r = await logLikelihood(score, xb, sde, o.seed + i, {
+          ...(progress ? { onProgress: (p: { fraction: number; nfe: number }) => report(p.fraction, p.nfe) } : {}),
           divergence: divergence as 'rademacher' | 'gaussian' | 'exact',
           ...(o.rtol !== undefined ? { rtol: o.rtol } : {}),
           ...(o.atol !== undefined ? { atol: o.atol } : {}),
@@ -93,8 +100,9 @@ export async function nllCommand(o: NllCliOptions): Promise<number> {
       } finally {
         xb.dispose();
       }
-      if (!o.json && N > batch) process.stderr.write(`nll: ${Math.min(N, i + batch)}/${N}\n`);
+      report(1, 0);
     }
+    progress?.end();
     const seconds = (Date.now() - t0) / 1000;
     const result = isImage
       ? { bpd: mean(bpd), bpdStdErr: stdErr(bpd), nllNats: mean(nll), nllStdErr: stdErr(nll) }

@@ -1,23 +1,37 @@
 import * as tf from '@tensorflow/tfjs';
 import { createScoreFn } from '@sbm/models';
-import { sample } from '@sbm/samplers';
+import { sample, type SampleProgress } from '@sbm/samplers';
 import { createSde } from '@sbm/sde';
 import { loadCheckpoint } from '@sbm/training';
 import { encodeGridPng } from '@sbm/datasets/node';
 import { makeGrid } from '@sbm/datasets';
 import { startBackend } from '../backend';
-import { UsageError } from '../errors';
+import { UsageError, withFlagNames } from '../errors';
 import { scoreFieldPng, squareBounds, swdWithFloor } from '../figures';
 import { COLORS, scatterPng } from '../plot';
 import { readRunFile, requireCheckpoint, storage } from '../run-file';
+import { FractionProgress } from '../progress';
 import { parseDataSpec } from '../setup';
 import { writeFileAtomic } from '../util';
 
-export const SAMPLER_CHOICES = ['pc', 'em', 'ode', 'ald', 'langevin', 'dpm-solver', 'heun'];
+/** Sampler options the CLI sets from flags, for errors in the flags' words. */
+const FLAGS: Record<string, string> = {
+  steps: '--steps',
+  stepsPerLevel: '--steps',
+  snr: '--snr',
+  eps: '--eps',
+  sigma: '--sigma',
+  predictor: '--predictor',
+  corrector: '--corrector',
+  denoiseToZero: '--denoise-to-zero',
+};
 
 export interface SampleCliOptions {
   ckpt: string;
   sampler: string;
+  predictor?: string;
+  corrector?: string;
+  sigma?: number;
   steps?: number;
   snr?: number;
   n?: number;
@@ -61,14 +75,42 @@ export async function sampleCommand(o: SampleCliOptions): Promise<number> {
       delete extra.steps;
       extra.stepsPerLevel = o.steps;
     }
-    const { samples, stats } = await sample({
-      sampler: o.sampler,
-      sde,
-      score,
-      shape: [n, ...shapeOne],
-      seed: o.seed,
-      ...extra,
-    } as Parameters<typeof sample>[0]);
+    for (const [flag, v] of [
+      ['--predictor', o.predictor],
+      ['--corrector', o.corrector],
+    ] as const) {
+      if (v === undefined) continue;
+      if (o.sampler !== 'pc') {
+        throw new UsageError(
+          `${flag}: only for --sampler pc (em is euler-maruyama without a corrector), not ${o.sampler}`,
+        );
+      }
+      extra[flag.slice(2)] = v;
+    }
+    if (o.sigma !== undefined && o.sampler !== 'langevin') {
+      throw new UsageError(`--sigma: only for --sampler langevin, not ${o.sampler}`);
+    }
+    if (o.sampler === 'langevin') {
+      // Langevin dynamics targets one noise level: by default the smallest of the SDE, σ(eps), i.e. p_σ ≈ the data.
+      delete extra.eps;
+      extra.sigma = o.sigma ?? sde.edmSigma(o.eps ?? sde.samplingEps);
+    }
+    const progress = o.json ? undefined : new FractionProgress(`sample (${o.sampler})`);
+    const { samples, stats } = await withFlagNames(FLAGS, () =>
+      sample({
+        sampler: o.sampler,
+        sde,
+        score,
+        shape: [n, ...shapeOne],
+        seed: o.seed,
+        ...extra,
+        ...(progress
+          ? {
+              onProgress: (p: SampleProgress) => progress.update(p.fraction, `step ${p.step}/${p.steps}  NFE ${p.nfe}`),
+            }
+          : {}),
+      } as Parameters<typeof sample>[0]),
+    ).finally(() => progress?.end());
     const summary: Record<string, unknown> = {
       ckpt: o.ckpt,
       step: config.step,

@@ -10,6 +10,7 @@ import { startBackend } from '../backend';
 import { EXIT_INTERRUPTED, UsageError } from '../errors';
 import { squareBounds } from '../figures';
 import { COLORS, lossCurvePng, scatterPng } from '../plot';
+import { loadedPlugins } from '../plugins';
 import { ProgressReporter } from '../progress';
 import { readRunFile, storage, writeRunFile } from '../run-file';
 import { buildModel, isCentered, loadData, makeSde, parseDataSpec, toyData, type DataSpec } from '../setup';
@@ -19,6 +20,7 @@ export interface TrainCliOptions {
   data: string;
   sde: string;
   model: string;
+  loss?: string;
   config?: string;
   steps?: number;
   epochs?: number;
@@ -192,6 +194,10 @@ export async function trainCommand(o: TrainCliOptions): Promise<number> {
     dataSize: N,
     ...(o.imageSize ? { imageSize: o.imageSize } : {}),
     ...(o.channels ? { channels: o.channels } : {}),
+    ...(o.loss ? { loss: o.loss } : {}),
+    ...(loadedPlugins().length
+      ? { plugins: loadedPlugins().map((p) => ({ module: p.module, version: p.version })) }
+      : {}),
   });
 
   const ac = new AbortController();
@@ -208,7 +214,7 @@ export async function trainCommand(o: TrainCliOptions): Promise<number> {
   const progress = new ProgressReporter(total, unit);
   process.stderr.write(
     `train: ${o.model} (${model.countParams().toLocaleString('en-US')} parameters) on ${d.spec} (${N} samples), ` +
-      `${sde.toConfig().name} SDE, ${total} steps of ${batchSize}, lr ${lr}, on ${backend.name}\n`,
+      `${sde.toConfig().name} SDE${o.loss ? `, ${o.loss} loss` : ''}, ${total} steps of ${batchSize}, lr ${lr}, on ${backend.name}\n`,
   );
   // Training runs in segments that end at each preview step: train() resumes exactly from its own checkpoint,
   // so a segmented run gives the same weights as one call.
@@ -225,6 +231,7 @@ export async function trainCommand(o: TrainCliOptions): Promise<number> {
       res = await train({
         model,
         sde,
+        ...(o.loss ? { loss: o.loss as 'dsm' } : {}),
         data: data.x,
         steps: target,
         batchSize,
