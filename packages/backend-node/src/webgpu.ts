@@ -1,6 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { SbmError } from '@sbm/core';
-import { tryLoad, unavailable, type ModuleLoader } from './optional-module';
+import { defaultLoader, tryLoad, unavailable, type ModuleLoader } from './optional-module';
 
 /** What Dawn says about the adapter it picked. */
 export interface AdapterDescription {
@@ -59,6 +65,77 @@ export function adapterLabel(a: AdapterDescription): string {
 const INSTALL = 'npm install webgpu @tensorflow/tfjs-backend-webgpu';
 let gpu: GpuLike | undefined;
 
+const NO_ADAPTER =
+  "no WebGPU adapter: Dawn found no Vulkan/Metal/D3D12 device. On Linux install the GPU vendor's Vulkan driver " +
+  '(and libvulkan1); for a CPU emulation set VK_ICD_FILENAMES to a SwiftShader or lavapipe ICD file';
+
+/**
+ * The Vulkan driver manifests (ICD .json files) the Linux Vulkan loader would read, in its search order:
+ * VK_DRIVER_FILES / VK_ICD_FILENAMES replace the search; otherwise the XDG config and data folders and /etc.
+ * None means Dawn can find no adapter, and asking it would only print the loader's warnings.
+ */
+export function vulkanDriverFiles(env: Record<string, string | undefined> = process.env): string[] {
+  const list = (v: string | undefined) => (v ?? '').split(':').filter(Boolean);
+  const explicit = list(env.VK_DRIVER_FILES ?? env.VK_ICD_FILENAMES);
+  if (explicit.length) return explicit.filter((f) => existsSync(f));
+  const home = env.HOME ?? homedir();
+  const dirs = [
+    env.XDG_CONFIG_HOME ?? join(home, '.config'),
+    ...list(env.XDG_CONFIG_DIRS ?? '/etc/xdg'),
+    '/etc',
+    env.XDG_DATA_HOME ?? join(home, '.local', 'share'),
+    ...list(env.XDG_DATA_DIRS ?? '/usr/local/share:/usr/share'),
+  ].map((d) => join(d, 'vulkan', 'icd.d'));
+  const found = list(env.VK_ADD_DRIVER_FILES).filter((f) => existsSync(f));
+  for (const d of dirs) {
+    try {
+      for (const f of readdirSync(d)) if (f.endsWith('.json')) found.push(join(d, f));
+    } catch {
+      // no such folder
+    }
+  }
+  return found;
+}
+
+// Runs in a child process: Dawn and the Vulkan loader write their warnings ("Couldn't load Vulkan",
+// "XDG_RUNTIME_DIR is invalid", "vkCreateInstance: Found no drivers") straight to fd 2, which the child's is not.
+const PROBE = `
+const { create } = await import(process.argv[1]);
+const a = await create([]).requestAdapter({ powerPreference: 'high-performance' });
+const i = a?.info ?? {};
+const d = a && { info: { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description,
+  isFallbackAdapter: i.isFallbackAdapter }, isFallbackAdapter: a.isFallbackAdapter };
+process.stdout.write(JSON.stringify({ adapter: d ?? null }));
+process.exit(0);
+`;
+
+/** Asks Dawn for an adapter in a child process with its stderr discarded; undefined when the probe itself fails. */
+function probeAdapterQuietly(): Promise<AdapterDescription | null | undefined> {
+  let entry: string;
+  try {
+    entry = pathToFileURL(createRequire(import.meta.url).resolve('webgpu')).href;
+  } catch {
+    return Promise.resolve(undefined);
+  }
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      ['--input-type=module', '-e', PROBE, entry],
+      { timeout: 20_000, encoding: 'utf8' },
+      (err, stdout) => {
+        if (err) return resolve(undefined);
+        try {
+          const r = JSON.parse(stdout) as { adapter: GpuAdapterLike | null };
+          resolve(r.adapter ? describeAdapter(r.adapter) : null);
+        } catch {
+          resolve(undefined);
+        }
+      },
+    );
+    child.stderr?.resume();
+  });
+}
+
 /**
  * Activates tfjs's WebGPU backend on Dawn (npm `webgpu`). In automatic selection only a hardware adapter counts:
  * on SwiftShader WebGPU is slower than wasm. Asked for by name, any adapter is used (how the tests reach SwiftShader).
@@ -80,15 +157,24 @@ export async function initWebgpu(loader: ModuleLoader, explicit: boolean): Promi
         : backendPkg.message,
     );
   }
+  // Automatic selection must not print anything for a backend it does not choose; Dawn in this process would (see
+  // PROBE), so the adapter is first looked at from a child process. Asked for by name, warnings are welcome.
+  if (!explicit && !gpu && loader === defaultLoader) {
+    if (process.platform === 'linux' && vulkanDriverFiles().length === 0) {
+      throw unavailable(`${NO_ADAPTER} (no Vulkan driver manifest in VK_ICD_FILENAMES or the vulkan/icd.d folders)`);
+    }
+    const probed = await probeAdapterQuietly();
+    if (probed === null) throw unavailable(NO_ADAPTER);
+    if (probed?.software) {
+      throw unavailable(
+        `only a software WebGPU adapter (${adapterLabel(probed)}), slower than wasm; use it anyway with SBM_BACKEND=webgpu`,
+      );
+    }
+  }
   const { create, globals } = dawn.module;
   gpu ??= create([]);
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) {
-    throw unavailable(
-      "no WebGPU adapter: Dawn found no Vulkan/Metal/D3D12 device. On Linux install the GPU vendor's Vulkan driver " +
-        '(and libvulkan1); for a CPU emulation set VK_ICD_FILENAMES to a SwiftShader or lavapipe ICD file',
-    );
-  }
+  if (!adapter) throw unavailable(NO_ADAPTER);
   const described = describeAdapter(adapter);
   if (described.software && !explicit) {
     throw unavailable(
