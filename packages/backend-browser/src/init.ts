@@ -1,12 +1,13 @@
-import * as tf from '@tensorflow/tfjs';
 import {
   SbmError,
+  backendReason,
   describeValue,
+  initRegisteredBackend,
+  makeBackend,
   registerBackend,
-  selectBackend,
+  startCpuBackend,
   type Backend,
   type BackendCapabilities,
-  type BackendFactoryContext,
 } from '@sbm/core';
 import { name as pkgName, version as pkgVersion } from '../package.json';
 import { CanvasImageOutput } from './image';
@@ -34,26 +35,11 @@ export interface InitBrowserBackendOptions extends BrowserBackendOptions {
 
 const storage = new BrowserCheckpointStorage();
 const images = new CanvasImageOutput();
-let requestedBy = 'asked for by name';
-
-function make(
+const make = (
   name: BrowserBackendName,
   reason: string,
-  caps: Partial<BackendCapabilities> & Pick<BackendCapabilities, 'training'>,
-): Backend {
-  return {
-    name,
-    tfBackend: tf.getBackend(),
-    kind: 'browser',
-    tf,
-    capabilities: { webgpu: false, float32: true, threads: 1, ...caps },
-    reason,
-    storage,
-    images,
-  };
-}
-
-const explain = (ctx: BackendFactoryContext, what: string) => (ctx.explicit ? `${what}: ${requestedBy}` : what);
+  capabilities: Partial<BackendCapabilities> & Pick<BackendCapabilities, 'training'>,
+): Backend => makeBackend({ name, kind: 'browser', reason, capabilities, storage, images });
 
 // Re-registered by every initBackend call (with that call's options), so each replaces the last.
 const REGISTER = { override: true, source: `${pkgName}@${pkgVersion}` };
@@ -65,7 +51,7 @@ export function registerBrowserBackends(opts: BrowserBackendOptions = {}): void 
     'webgpu',
     async (ctx) => {
       const d = await initWebgpu(loader, ctx.explicit);
-      return make('webgpu', explain(ctx, `webgpu (${d.software ? 'software adapter' : 'GPU'} ${d.label})`), {
+      return make('webgpu', backendReason(ctx, `webgpu (${d.software ? 'software adapter' : 'GPU'} ${d.label})`), {
         training: true,
         webgpu: true,
       });
@@ -78,7 +64,7 @@ export function registerBrowserBackends(opts: BrowserBackendOptions = {}): void 
     async (ctx) => {
       const d = await initWebgl(ctx.explicit);
       const precision = d.float32 ? 'float32' : 'float16 only';
-      return make('webgl', explain(ctx, `webgl${d.version} (${d.renderer}, ${precision})`), {
+      return make('webgl', backendReason(ctx, `webgl${d.version} (${d.renderer}, ${precision})`), {
         training: true,
         float32: d.float32,
       });
@@ -93,7 +79,7 @@ export function registerBrowserBackends(opts: BrowserBackendOptions = {}): void 
       const notes = info.notes.length ? `; ${info.notes.join('; ')}` : '';
       return make(
         'wasm',
-        explain(ctx, `wasm (${info.threads === 1 ? '1 thread' : `${info.threads} threads`}${notes})`),
+        backendReason(ctx, `wasm (${info.threads === 1 ? '1 thread' : `${info.threads} threads`}${notes})`),
         {
           training: info.training,
           threads: info.threads,
@@ -106,10 +92,8 @@ export function registerBrowserBackends(opts: BrowserBackendOptions = {}): void 
   registerBackend(
     'cpu',
     async (ctx) => {
-      if (!(await tf.setBackend('cpu')))
-        throw new SbmError('BACKEND_UNAVAILABLE', "tfjs's cpu backend failed to start");
-      await tf.ready();
-      return make('cpu', explain(ctx, 'cpu (plain JavaScript, slowest)'), { training: true });
+      await startCpuBackend();
+      return make('cpu', backendReason(ctx, 'cpu (plain JavaScript, slowest)'), { training: true });
     },
     BROWSER_PRIORITIES.cpu,
     REGISTER,
@@ -130,13 +114,8 @@ export async function initBackend(opts: InitBrowserBackendOptions = {}): Promise
     );
   }
   registerBrowserBackends(opts);
-  requestedBy = `asked for by option backend: '${name}'`;
-  try {
-    const { backend } = await selectBackend(name === 'auto' ? undefined : name);
-    const log = opts.log === undefined ? (l: string) => console.info(l) : opts.log;
-    if (log) log(`sbm: backend ${backend.reason}`);
-    return backend;
-  } finally {
-    requestedBy = 'asked for by name';
-  }
+  return initRegisteredBackend(name === 'auto' ? undefined : name, {
+    requestedBy: `asked for by option backend: '${name}'`,
+    log: opts.log === undefined ? (l: string) => console.info(l) : opts.log,
+  });
 }

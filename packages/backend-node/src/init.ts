@@ -2,12 +2,14 @@ import * as tf from '@tensorflow/tfjs';
 import { availableParallelism } from 'node:os';
 import {
   SbmError,
+  backendReason,
   describeValue,
+  initRegisteredBackend,
+  makeBackend,
   registerBackend,
-  selectBackend,
+  startCpuBackend,
   type Backend,
   type BackendCapabilities,
-  type BackendFactoryContext,
 } from '@sbm/core';
 import { name as pkgName, version as pkgVersion } from '../package.json';
 import { readEnv } from './env';
@@ -41,29 +43,11 @@ export interface InitBackendOptions extends NodeBackendOptions {
 const storage = new FileCheckpointStorage();
 const images = new PngOutput();
 
-/** How the current explicit request was made, for the reason line. */
-let requestedBy = 'asked for by name';
-
-function make(
+const make = (
   name: NodeBackendName,
   reason: string,
-  caps: Partial<BackendCapabilities> & Pick<BackendCapabilities, 'training'>,
-): Backend {
-  return {
-    name,
-    tfBackend: tf.getBackend(),
-    kind: 'node',
-    tf,
-    capabilities: { webgpu: false, float32: true, threads: 1, ...caps },
-    reason,
-    storage,
-    images,
-  };
-}
-
-function explain(ctx: BackendFactoryContext, what: string): string {
-  return ctx.explicit ? `${what}: ${requestedBy}` : what;
-}
+  capabilities: Partial<BackendCapabilities> & Pick<BackendCapabilities, 'training'>,
+): Backend => makeBackend({ name, kind: 'node', reason, capabilities, storage, images });
 
 // Re-registered by every initBackend call (with that call's options), so each replaces the last.
 const REGISTER = { override: true, source: `${pkgName}@${pkgVersion}` };
@@ -80,7 +64,7 @@ export function registerNodeBackends(opts: NodeBackendOptions = {}): void {
     async (ctx) => {
       const info = await initTensorflow(loader);
       const tried = info.notes.length ? ` after ${info.notes.join('; ')}` : '';
-      return make('tensorflow', explain(ctx, `tensorflow (libtensorflow through ${info.pkg}${tried})`), {
+      return make('tensorflow', backendReason(ctx, `tensorflow (libtensorflow through ${info.pkg}${tried})`), {
         training: true,
         threads: availableParallelism(),
       });
@@ -94,7 +78,7 @@ export function registerNodeBackends(opts: NodeBackendOptions = {}): void {
     async (ctx) => {
       const adapter = await initWebgpu(loader, ctx.explicit);
       const kind = adapter.software ? 'software adapter' : 'GPU';
-      return make('webgpu', explain(ctx, `webgpu (Dawn, ${kind} ${adapterLabel(adapter)})`), {
+      return make('webgpu', backendReason(ctx, `webgpu (Dawn, ${kind} ${adapterLabel(adapter)})`), {
         training: true,
         webgpu: true,
       });
@@ -109,7 +93,7 @@ export function registerNodeBackends(opts: NodeBackendOptions = {}): void {
       const info = await initWasm({ threads: opts.wasmThreads, loader });
       const notes = info.notes.length ? `; ${info.notes.join('; ')}` : '';
       const threads = info.threads === 1 ? '1 thread' : `${info.threads} threads`;
-      return make('wasm', explain(ctx, `wasm (${threads}, SIMD${notes})`), {
+      return make('wasm', backendReason(ctx, `wasm (${threads}, SIMD${notes})`), {
         training: info.trainingKernels !== null,
         threads: info.threads,
       });
@@ -121,13 +105,11 @@ export function registerNodeBackends(opts: NodeBackendOptions = {}): void {
   registerBackend(
     'cpu',
     async (ctx) => {
-      if (!(await tf.setBackend('cpu')))
-        throw new SbmError('BACKEND_UNAVAILABLE', "tfjs's cpu backend failed to start");
-      await tf.ready();
+      await startCpuBackend();
       // tfjs prints a banner recommending tfjs-node on the cpu backend's first use; our reason line already says
       // what was skipped and why.
       (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
-      return make('cpu', explain(ctx, 'cpu (plain JavaScript, slowest)'), { training: true });
+      return make('cpu', backendReason(ctx, 'cpu (plain JavaScript, slowest)'), { training: true });
     },
     NODE_PRIORITIES.cpu,
     REGISTER,
@@ -165,13 +147,5 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   const { name, by } = requestedBackend(opts.backend);
   if (opts.wasmThreads !== undefined) resolveWasmThreads(opts.wasmThreads);
   registerNodeBackends(opts);
-  requestedBy = by;
-  try {
-    const { backend } = await selectBackend(name);
-    const log = opts.log === undefined ? defaultLog : opts.log;
-    if (log) log(`sbm: backend ${backend.reason}`);
-    return backend;
-  } finally {
-    requestedBy = 'asked for by name';
-  }
+  return initRegisteredBackend(name, { requestedBy: by, log: opts.log === undefined ? defaultLog : opts.log });
 }

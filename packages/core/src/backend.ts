@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
+import { getBackend as activeTfBackend, ready, setBackend } from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { SbmError } from './errors';
 import { createRegistry, type RegisterOptions } from './registry';
 
@@ -39,8 +40,6 @@ export interface Backend {
   /** The tfjs backend name that is active ('tensorflow', 'webgpu', 'wasm', 'cpu', ...). */
   readonly tfBackend: string;
   readonly kind: BackendKind;
-  /** The tfjs namespace in use. */
-  readonly tf: typeof tf;
   readonly capabilities: BackendCapabilities;
   /** One line: why this backend was chosen (or how it was asked for). */
   readonly reason: string;
@@ -51,6 +50,8 @@ export interface Backend {
 export interface BackendFactoryContext {
   /** True when the user asked for this backend by name (option or env var), false in automatic selection. */
   explicit: boolean;
+  /** How it was asked for ("asked for by SBM_BACKEND=wasm"), for the reason line; set with `explicit`. */
+  requestedBy?: string;
 }
 
 /**
@@ -101,10 +102,10 @@ export interface BackendSelection {
  * the registered backends in priority order, the first that loads wins and `reason` lists why the ones before it
  * were skipped.
  */
-export async function selectBackend(name?: string): Promise<BackendSelection> {
+export async function selectBackend(name?: string, opts: { requestedBy?: string } = {}): Promise<BackendSelection> {
   if (name !== undefined) {
     const factory = backends.get(name, 'backend');
-    const backend = await factory({ explicit: true });
+    const backend = await factory({ explicit: true, requestedBy: opts.requestedBy });
     current = backend;
     return { backend, attempts: [{ name, ok: true, message: backend.reason }] };
   }
@@ -136,4 +137,55 @@ export async function useBackend(name?: string): Promise<Backend> {
 /** The backend chosen by the last `useBackend`, or a description of the plain tfjs backend if none was chosen. */
 export function getBackend(): Backend | undefined {
   return current;
+}
+
+/** What an adapter's factory knows about the backend it started; makeBackend fills in the rest. */
+export interface BackendParts {
+  name: string;
+  kind: BackendKind;
+  reason: string;
+  /** Only what differs from the defaults (no WebGPU, exact float32, one thread). */
+  capabilities: Partial<BackendCapabilities> & Pick<BackendCapabilities, 'training'>;
+  storage?: CheckpointStorage;
+  images?: ImageOutput;
+}
+
+/**
+ * The Backend object for the tfjs backend that is active now. It holds no tfjs namespace: callers import
+ * `@tensorflow/tfjs` themselves, so a bundler keeps only the ops an app uses.
+ */
+export function makeBackend(parts: BackendParts): Backend {
+  return {
+    name: parts.name,
+    tfBackend: activeTfBackend(),
+    kind: parts.kind,
+    capabilities: { webgpu: false, float32: true, threads: 1, ...parts.capabilities },
+    reason: parts.reason,
+    storage: parts.storage,
+    images: parts.images,
+  };
+}
+
+/** A factory's reason line: `what`, plus how the user asked for it when it was chosen by name. */
+export function backendReason(ctx: BackendFactoryContext, what: string): string {
+  return ctx.explicit ? `${what}: ${ctx.requestedBy ?? 'asked for by name'}` : what;
+}
+
+/** Activates tfjs's plain-JavaScript cpu backend (the last resort of every adapter). */
+export async function startCpuBackend(): Promise<void> {
+  if (!(await setBackend('cpu'))) throw new SbmError('BACKEND_UNAVAILABLE', "tfjs's cpu backend failed to start");
+  await ready();
+}
+
+/**
+ * The end of every adapter's initBackend: select `name` (automatic when undefined) among the registered backends
+ * and log the one line saying which one runs and why.
+ */
+export async function initRegisteredBackend(
+  name: string | undefined,
+  opts: { requestedBy: string; log: ((line: string) => void) | false },
+): Promise<Backend> {
+  const { backend } = await selectBackend(name, { requestedBy: opts.requestedBy });
+  if (opts.log) opts.log(`sbm: backend ${backend.reason}`);
+  return backend;
 }

@@ -30,13 +30,25 @@ export { throwIfAborted, yieldToEventLoop, now } from './loop';
 export { createRegistry, listRegistered, brand, hasBrand } from './registry';
 export type { Registry, RegistryEntry, RegisterOptions, RegistryOptions } from './registry';
 export { suggestName, didYouMean, editDistance, checkOptions, OPTION_ALIASES } from './suggest';
-export { registerBackend, removeBackend, listBackends, selectBackend, useBackend, getBackend } from './backend';
+export {
+  registerBackend,
+  removeBackend,
+  listBackends,
+  selectBackend,
+  useBackend,
+  getBackend,
+  makeBackend,
+  backendReason,
+  startCpuBackend,
+  initRegisteredBackend,
+} from './backend';
 export type {
   Backend,
   BackendKind,
   BackendCapabilities,
   BackendFactory,
   BackendFactoryContext,
+  BackendParts,
   BackendSelection,
   SelectionAttempt,
   CheckpointStorage,

@@ -138,7 +138,6 @@ describe('backend registry', () => {
       name,
       tfBackend: 'cpu',
       kind: 'node' as const,
-      tf,
       capabilities: { training: true, webgpu: false, float32: true, threads: 1 },
       reason: `${name} chosen`,
     });
