@@ -1,6 +1,18 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, broadcastBatch, checkNumber } from '@sbm/core';
-import { Sde, registerSde, type DiscreteCoefficients, type SdeConfig } from '@sbm/sde';
+import { broadcastBatch, checkNumber } from '@sbm/core';
+import {
+  SDE_N,
+  ScheduleSde,
+  checkSdeOptions,
+  numberMath,
+  registerSde,
+  tensorMath,
+  type DiscreteCoefficients,
+  type Schedule,
+  type ScheduleMath,
+  type SdeConfig,
+} from '@sbm/sde';
+import { name as pkgName, version as pkgVersion } from '../package.json';
 
 export interface CosineVpSdeOptions {
   /** Offset s of the schedule (Nichol & Dhariwal 2021 use 0.008, so that β is not tiny near t = 0). */
@@ -25,7 +37,7 @@ export const MAX_DISCRETE_BETA = 0.999;
  * β is left unclipped in continuous time (so α, σ and β stay exactly consistent: dσ²/dt = 2fσ² + g²); instead the
  * process stops at t_max < 1. Only the discrete chain clips its per-step β at 0.999, as the paper does.
  */
-export class CosineVpSde extends Sde {
+export class CosineVpSde extends ScheduleSde {
   readonly name = 'cosine-vp';
   readonly s: number;
   readonly samplingEps = 1e-3;
@@ -47,50 +59,34 @@ export class CosineVpSde extends Sde {
     return this.T;
   }
 
-  private phi(t: number): number {
-    return (t + this.s) * this.phiRate;
+  /** β(t) = 2 φ' tan φ(t), written once for numbers and tensors. */
+  private betaIn<V>(t: V, M: ScheduleMath<V>): V {
+    return M.mul(M.tan(M.mul(M.add(t, this.s), this.phiRate)), 2 * this.phiRate);
   }
-  private phiT(t: tf.Tensor1D): tf.Tensor1D {
-    return tf.tidy(() => tf.mul(tf.add(t, this.s), this.phiRate)) as tf.Tensor1D;
+
+  /**
+   * The schedule, written once; both the float64 and the tensor forms (and so every sampler) come from it. f and g
+   * are given in closed form (f = −½β, g = √β) rather than differentiated, which the conformance suite checks.
+   */
+  protected schedule(): Schedule {
+    const { s, phiRate, cosPhi0 } = this;
+    return {
+      alpha: (t, M) => M.div(M.cos(M.mul(M.add(t, s), phiRate)), cosPhi0),
+      // 1 − ᾱ = (cos² φ₀ − cos² φ)/cos² φ₀ = sin(φ − φ₀) sin(φ + φ₀)/cos² φ₀, with φ − φ₀ = t φ' and
+      // φ + φ₀ = (t + 2s) φ' formed directly: no cancellation near t = 0, so σ keeps full float32 relative accuracy.
+      // Both sines are ≥ 0 on [0, T] ⊂ [0, 1), so the square root needs no clamp.
+      std: (t, M) => M.div(M.sqrt(M.mul(M.sin(M.mul(t, phiRate)), M.sin(M.mul(M.add(t, 2 * s), phiRate)))), cosPhi0),
+      drift: (t, M) => M.mul(this.betaIn(t, M), -0.5),
+      diffusion: (t, M) => M.sqrt(this.betaIn(t, M)),
+    };
   }
 
   /** β(t) = 2 φ' tan φ(t). */
   beta(t: number): number {
-    return 2 * this.phiRate * Math.tan(this.phi(t));
+    return this.betaIn(t, numberMath);
   }
   betaT(t: tf.Tensor1D): tf.Tensor1D {
-    return tf.tidy(() => tf.mul(tf.tan(this.phiT(t)), 2 * this.phiRate)) as tf.Tensor1D;
-  }
-
-  driftCoefT(t: tf.Tensor1D): tf.Tensor1D {
-    return tf.tidy(() => tf.mul(this.betaT(t), -0.5)) as tf.Tensor1D;
-  }
-  override driftCoef(t: number): number {
-    return -0.5 * this.beta(t);
-  }
-  diffusionT(t: tf.Tensor1D): tf.Tensor1D {
-    return tf.tidy(() => tf.sqrt(this.betaT(t))) as tf.Tensor1D;
-  }
-  override diffusion(t: number): number {
-    return Math.sqrt(this.beta(t));
-  }
-  alphaT(t: tf.Tensor1D): tf.Tensor1D {
-    return tf.tidy(() => tf.div(tf.cos(this.phiT(t)), this.cosPhi0)) as tf.Tensor1D;
-  }
-  override alpha(t: number): number {
-    return Math.cos(this.phi(t)) / this.cosPhi0;
-  }
-  // 1 − ᾱ = (cos² φ₀ − cos² φ)/cos² φ₀ = sin(φ − φ₀) sin(φ + φ₀)/cos² φ₀, with φ − φ₀ = t φ' and φ + φ₀ = (t + 2s) φ'
-  // formed directly: no cancellation near t = 0, so σ keeps full float32 relative accuracy there.
-  stdT(t: tf.Tensor1D): tf.Tensor1D {
-    return tf.tidy(() => {
-      const prod = tf.mul(tf.sin(tf.mul(t, this.phiRate)), tf.sin(tf.mul(tf.add(t, 2 * this.s), this.phiRate)));
-      return tf.div(tf.sqrt(tf.relu(prod)), this.cosPhi0);
-    }) as tf.Tensor1D;
-  }
-  override std(t: number): number {
-    const prod = Math.sin(t * this.phiRate) * Math.sin((t + 2 * this.s) * this.phiRate);
-    return Math.sqrt(Math.max(0, prod)) / this.cosPhi0;
+    return tf.tidy(() => this.betaIn<tf.Tensor>(t, tensorMath) as tf.Tensor1D);
   }
 
   /** Closed form: ᾱ = sigmoid(2λ), so cos φ = cos φ₀ √ᾱ and t = φ/φ' − s (clamped to [0, T]). */
@@ -141,8 +137,6 @@ export class CosineVpSde extends Sde {
   }
 }
 
-const OPTIONS = ['s', 'tMax', 'N'];
-
 /**
  * Registers the schedule as "cosine-vp" so that `createSde({ name: 'cosine-vp', s?, tMax?, N? })` (and so configs,
  * checkpoints and the CLI) can build it. `override` re-registers over an existing entry.
@@ -150,18 +144,10 @@ const OPTIONS = ['s', 'tMax', 'N'];
 export function registerCosineVp(opts: { override?: boolean } = {}): void {
   registerSde(
     'cosine-vp',
-    (options) => {
-      for (const key of Object.keys(options)) {
-        if (!OPTIONS.includes(key)) {
-          throw new SbmError(
-            'INVALID_ARGUMENT',
-            `sde.${key}: not an option of the "cosine-vp" SDE (expected one of ${OPTIONS.join(', ')})`,
-            { argument: `sde.${key}`, expected: OPTIONS },
-          );
-        }
-      }
-      return new CosineVpSde(options as CosineVpSdeOptions);
-    },
-    opts,
+    (options) =>
+      new CosineVpSde(
+        checkSdeOptions<CosineVpSdeOptions>('cosine-vp', options, { s: { gt: 0 }, tMax: { gt: 0, lt: 1 }, N: SDE_N }),
+      ),
+    { override: opts.override, source: `${pkgName}@${pkgVersion}`, description: 'cosine VP (Nichol & Dhariwal 2021)' },
   );
 }

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { SbmError, disposeAll, withLeakCheck } from '@sbm/core';
 import { Sde, createSde, listSdes } from '@sbm/sde';
 import { describeWithBackends } from '@sbm/test-harness';
+import { sdeConformance } from '@sbm/sde/testing';
 import { CosineVpSde, MAX_DISCRETE_BETA, registerCosineVp } from '@sbm/sde-cosine';
 
 // Independent closed form of Nichol & Dhariwal (2021), eq. 17, in float64.
@@ -47,6 +48,15 @@ describe('registerCosineVp', () => {
   });
 });
 
+// The @sbm/sde conformance suite (variance ODE, tensor vs float64 forms, inverses, prior, reverse / flow, the
+// clipped DDPM-form chain, config round trip, leaks), with the default and a steeper schedule.
+describe('CosineVpSde: @sbm/sde conformance suite', () => {
+  beforeAll(() => registerCosineVp({ override: true }));
+  for (const c of sdeConformance(() => new CosineVpSde(), { roundTrip: true })) it(c.name, c.run);
+  for (const c of sdeConformance(() => new CosineVpSde({ s: 0.02, tMax: 0.99, N: 200 }), { label: 'cosine-vp s 0.02' }))
+    it(c.name, c.run);
+});
+
 describe('CosineVpSde: scalar coefficients (float64)', () => {
   const sde = new CosineVpSde();
   it('α = √ᾱ and σ = √(1 − ᾱ) match eq. 17', () => {
@@ -67,17 +77,6 @@ describe('CosineVpSde: scalar coefficients (float64)', () => {
       const beta = -(Math.log(abar(t + h)) - Math.log(abar(t - h))) / (2 * h);
       expect(rel(sde.diffusion(t) ** 2, beta)).toBeLessThan(1e-6);
       expect(rel(sde.driftCoef(t), -0.5 * beta)).toBeLessThan(1e-6);
-    }
-  });
-
-  it('g² = dσ²/dt − 2 f σ² and dα/dt = f α (the variance ODE; central differences, h = 1e-5)', () => {
-    const h = 1e-5;
-    for (const t of [0.005, 0.1, 0.4, 0.8, 0.99]) {
-      const v = (u: number): number => sde.std(u) ** 2;
-      const dv = (v(t + h) - v(t - h)) / (2 * h);
-      expect(rel(dv - 2 * sde.driftCoef(t) * v(t), sde.diffusion(t) ** 2)).toBeLessThan(1e-6);
-      const da = (sde.alpha(t + h) - sde.alpha(t - h)) / (2 * h);
-      expect(rel(da, sde.driftCoef(t) * sde.alpha(t))).toBeLessThan(1e-6);
     }
   });
 
