@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { Sde, createSde, isSde, listSdes } from '@sbm/sde';
+import { isSde, type Sde } from './sde';
+import { createSde, listSdes } from './registry';
 
 /** One check of the suite: a name and a function that throws (a plain Error with a clear message) on failure. */
 export interface ConformanceCase {
@@ -336,7 +337,11 @@ export function sdeConformance(make: () => Sde, opts: SdeConformanceOptions = {}
     });
     try {
       const [fd, G] = await Promise.all(out.map(read));
-      const euler = sde.discretize === Sde.prototype.discretize;
+      // Euler is the base class's discretize: the owner of `discretize` is the root of the prototype chain (found
+      // this way, not by identity with Sde.prototype, so that an SDE from another copy of @sbm/sde is judged right)
+      let owner: object = sde;
+      while (!Object.prototype.hasOwnProperty.call(owner, 'discretize')) owner = Object.getPrototypeOf(owner) as object;
+      const euler = Object.getPrototypeOf(owner) === Object.prototype;
       ts.forEach((u, b) => {
         const a = 1 + fd[b * 2] / xv[b * 2];
         check(Math.abs(fd[b * 2 + 1] - (a - 1) * xv[b * 2 + 1]) <= tol32 * Math.abs(fd[b * 2 + 1]) + 1e-7, () => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { SubVpSde, TutorialVeSde, VeSde, VpSde, defineSde, type Sde } from '@sbm/sde';
+import { SubVpSde, TutorialVeSde, VeSde, VpSde, defineSde, type DiscreteCoefficients, type Sde } from '@sbm/sde';
 import { sdeConformance } from '@sbm/sde/testing';
 
 // The built-in SDEs through the exported conformance suite (the same one plugins run), with defaults and stretched T.
@@ -55,11 +55,20 @@ describe('sdeConformance catches broken SDEs', () => {
       return super.alphaT(t);
     }
   }
+  class WrongChain extends SubVpSde {
+    override discretize(x: tf.Tensor, t: tf.Tensor1D): DiscreteCoefficients {
+      return tf.tidy(() => {
+        const d = super.discretize(x, t);
+        return { f: d.f, G: tf.mul(d.G, 1.1) as tf.Tensor1D };
+      });
+    }
+  }
   const broken: [string, () => Sde, RegExp, RegExp][] = [
     ['g 1% too large', () => new WrongG(), /variance ODE/, /dσ²\/dt = 2 f σ² \+ g² at t = /],
     ['stdT 1e-3 off', () => new WrongStdT(), /tensor forms/, /std\(.*\): tensor form/],
     ['prior std 1.1', wrongPrior, /the prior N/, /priorStd 1\.1/],
     ['tFromLambda 1e-6 off', () => new WrongInverse(), /round-trip/, /tFromLambda\(lambda/],
+    ['discrete G 10% too large', () => new WrongChain(), /discretize is/, /G² = .* is not ∫g² over a step/],
     ['alphaT leaks', () => new Leaky(), /leaks no tensors/, /tensor\(s\) leaked/],
   ];
   for (const [what, make, caseName, message] of broken) {
