@@ -11,6 +11,16 @@ export { ScoreNet } from './scorenet';
 export type { ScoreNetConfig } from './scorenet';
 export { NcsnppModel } from './ncsnpp';
 export type { NcsnppConfig } from './ncsnpp';
+export { ScoreSdeNcsnpp } from './score-sde-ncsnpp';
+export type { ScoreSdeNcsnppConfig } from './score-sde-ncsnpp';
+export {
+  upfirdn2d,
+  setupFirKernel,
+  firUpsample2d,
+  firDownsample2d,
+  convDownsample2d,
+  upsampleConv2d,
+} from './up-or-down-sampling';
 export { registerModel, unregisterModel, listModels, modelFromConfig } from './registry';
 export type { ModelFactory } from './registry';
 export { createScoreFn, defaultParameterization } from './score-fn';

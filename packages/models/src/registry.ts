@@ -4,6 +4,7 @@ import type { ModelConfig, ScoreModel } from './model';
 import { MlpScoreModel, type MlpConfig } from './mlp';
 import { ScoreNet, type ScoreNetConfig } from './scorenet';
 import { NcsnppModel, type NcsnppConfig } from './ncsnpp';
+import { ScoreSdeNcsnpp, type ScoreSdeNcsnppConfig } from './score-sde-ncsnpp';
 
 /** Builds a model from its plain-JSON config; `seed` fixes the initial weights. */
 export type ModelFactory = (config: ModelConfig, seed: number | SeedStream) => ScoreModel;
@@ -58,4 +59,8 @@ registerModel('scorenet', (c, s) => new ScoreNet(c as ScoreNetConfig, s), {
 registerModel('ncsnpp', (c, s) => new NcsnppModel(c as NcsnppConfig, s), {
   ...BUILTIN,
   description: 'NCSN++-style U-Net (square images)',
+});
+registerModel('score-sde-ncsnpp', (c, s) => new ScoreSdeNcsnpp(c as ScoreSdeNcsnppConfig, s), {
+  ...BUILTIN,
+  description: "score_sde_pytorch's NCSNpp exactly (NCSN++ / DDPM++; loads reference checkpoints via @sbm/interop)",
 });

@@ -1,0 +1,12 @@
+export { readPth, TorchTensor, isTorchTensor, pyGet, tensorsOf } from './pth';
+export type { TorchDtype, ReadPthOptions } from './pth';
+export { unpickle } from './pickle';
+export type { PyDict, PyKey, PyValue, PyGlobal, UnpickleOptions } from './pickle';
+export {
+  configFromReference,
+  loadReferenceWeights,
+  importScoreSde,
+  exportScoreSde,
+  referenceScoreFn,
+} from './score-sde';
+export type { ReferenceConfig, ScoreSdeConfigs, ImportScoreSdeOptions, ImportedScoreSde } from './score-sde';
