@@ -51,9 +51,17 @@ export class Adam {
 
   /**
    * One update of `params` (by name) with gradients `grads` (by name) multiplied by `gradScale` (the clipping
-   * coefficient) and learning rate `lr`. Allocates nothing that outlives the call.
+   * coefficient, a number or a scalar tensor) and learning rate `lr`. With `apply` (a boolean scalar) the weights
+   * and moments change only where it is true: the trainer skips a non-finite step on the device, without reading
+   * anything back. Allocates nothing that outlives the call.
    */
-  update(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number, gradScale = 1): void {
+  update(
+    params: Map<string, tf.Variable>,
+    grads: Map<string, tf.Tensor>,
+    lr: number,
+    gradScale: number | tf.Scalar = 1,
+    apply?: tf.Scalar,
+  ): void {
     const t = this.t + 1;
     const bc1 = 1 - this.beta1 ** t;
     const bc2 = 1 - this.beta2 ** t;
@@ -67,10 +75,13 @@ export class Adam {
         const v = this.v.get(name)!;
         const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
         const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
-        m.assign(mNew);
-        v.assign(vNew);
         const denom = tf.add(tf.div(tf.sqrt(vNew), Math.sqrt(bc2)), this.eps);
-        p.assign(tf.sub(p, tf.mul(tf.div(mNew, denom), lr / bc1)));
+        const pNew = tf.sub(p, tf.mul(tf.div(mNew, denom), lr / bc1));
+        // where() passes the selected operand through unchanged, so a guarded finite step is bit-identical.
+        const keep = (next: tf.Tensor, old: tf.Tensor) => (apply ? tf.where(apply, next, old) : next);
+        m.assign(keep(mNew, m));
+        v.assign(keep(vNew, v));
+        p.assign(keep(pNew, p));
       }
     });
     this.t = t;
@@ -134,6 +145,14 @@ export function globalNorm(grads: readonly tf.Tensor[]): tf.Scalar {
  */
 export function clipCoefficient(norm: number, maxNorm: number): number {
   return Math.min(1, maxNorm / (norm + 1e-6));
+}
+
+/**
+ * clipCoefficient on the device (the trainer's form: no readback of the norm). In float32 throughout, so it can
+ * differ from the float64 host form in the last bit when clipping engages.
+ */
+export function clipCoefficientT(norm: tf.Scalar, maxNorm: number): tf.Scalar {
+  return tf.tidy(() => tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)))) as tf.Scalar;
 }
 
 /**

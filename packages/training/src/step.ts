@@ -1,0 +1,80 @@
+import * as tf from '@tensorflow/tfjs';
+import type { ExponentialMovingAverage, ScoreModel } from '@sbm/models';
+import { Adam, clipCoefficientT, globalNorm, warmupLr } from './adam';
+
+/** What one update leaves on the device for the loop to read later, in one batch with the others. */
+export interface StepStats {
+  /** [loss, gradient global norm before clipping, 1 if the batch was finite else 0]. */
+  stats: tf.Tensor1D;
+  lr: number;
+}
+
+export interface StepConfig {
+  model: ScoreModel;
+  adam: Adam;
+  ema: ExponentialMovingAverage;
+  lr: number;
+  warmup: number;
+  gradClip: number | null;
+}
+
+/**
+ * One training update (score_sde losses.optimization_manager): loss and gradients in one tf.variableGrads, the
+ * global-norm clip, an Adam step with linear warm-up and the EMA update — all on the device, nothing read back.
+ *
+ * The NaN guard's device half: `healthy` stays true while every step so far had a finite batch, loss and gradient
+ * norm, and an update is applied only while it is true. After the first bad step the weights and Adam moments
+ * keep their last finite values until the loop reads the flags (every few steps) and stops the run.
+ */
+export class TrainStep {
+  private readonly params: Map<string, tf.Variable>;
+  private readonly vars: tf.Variable[];
+  private readonly healthy: tf.Variable;
+
+  constructor(private readonly cfg: StepConfig) {
+    const trainable = cfg.model.getWeights().filter((w) => w.trainable);
+    this.params = new Map(trainable.map((w) => [w.name, w.tensor as tf.Variable]));
+    this.vars = [...this.params.values()];
+    const t = tf.scalar(true, 'bool');
+    this.healthy = tf.variable(t, false);
+    // The variable holds its own reference to the data (as Adam's moments do).
+    t.dispose();
+  }
+
+  /** Update number `step + 1` on batch `x0`; the loss closure is evaluated under the gradient tape. */
+  run(x0: tf.Tensor, step: number, loss: () => tf.Scalar): StepStats {
+    const { value, grads } = tf.variableGrads(loss, this.vars);
+    const lr = warmupLr(this.cfg.lr, this.cfg.warmup, step + 1);
+    try {
+      const byName = new Map<string, tf.Tensor>();
+      for (const [name, v] of this.params) if (grads[v.name]) byName.set(name, grads[v.name]);
+      const { stats, ok, scale } = tf.tidy(() => {
+        const norm = globalNorm([...byName.values()]);
+        const batchOk = tf.all(tf.isFinite(x0));
+        const finite = tf.logicalAnd(batchOk, tf.logicalAnd(tf.isFinite(value), tf.isFinite(norm)));
+        const out: Record<string, tf.Tensor> = {
+          stats: tf.stack([value, norm, tf.cast(batchOk, 'float32')]),
+          ok: tf.logicalAnd(this.healthy, finite),
+        };
+        if (this.cfg.gradClip !== null) out.scale = clipCoefficientT(norm as tf.Scalar, this.cfg.gradClip);
+        return out;
+      }) as { stats: tf.Tensor1D; ok: tf.Scalar; scale?: tf.Scalar };
+      this.healthy.assign(ok);
+      this.cfg.adam.update(this.params, byName, lr, scale ?? 1, ok);
+      this.cfg.ema.update(this.cfg.model);
+      tf.dispose([ok, scale ?? []]);
+      return { stats, lr };
+    } finally {
+      tf.dispose([value, grads]);
+    }
+  }
+
+  /** Stops every later update (a step that threw NON_FINITE before it could be flagged on the device). */
+  markBad(): void {
+    tf.tidy(() => this.healthy.assign(tf.scalar(false, 'bool')));
+  }
+
+  dispose(): void {
+    this.healthy.dispose();
+  }
+}
