@@ -19,13 +19,24 @@ export type SbmErrorCode =
   | 'ABORTED'
   | 'TENSOR_LEAK';
 
+const ERROR_BRAND = Symbol.for('@sbm/brand/error');
+
 export class SbmError extends Error {
   readonly code: SbmErrorCode;
   readonly details?: Record<string, unknown>;
 
+  /**
+   * `e instanceof SbmError` holds for errors thrown by any copy of @sbm/core in the process (the CJS build next to
+   * the ESM one, or two installed versions): they carry the same Symbol.for brand.
+   */
+  static override [Symbol.hasInstance](v: unknown): boolean {
+    return typeof v === 'object' && v !== null && (v as Record<symbol, unknown>)[ERROR_BRAND] === true;
+  }
+
   constructor(code: SbmErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'SbmError';
+    Object.defineProperty(this, ERROR_BRAND, { value: true, enumerable: false });
     this.code = code;
     this.details = details;
   }

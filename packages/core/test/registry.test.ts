@@ -13,18 +13,7 @@ import {
   removeBackend,
   suggestName,
 } from '@sbm/core';
-
-const expectSbm = (fn: () => unknown, code: string, message: RegExp) => {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(SbmError);
-  expect((err as SbmError).code).toBe(code);
-  expect((err as SbmError).message).toMatch(message);
-};
+import { expectThrowsSbm as expectSbm } from '@sbm/test-harness';
 
 describe('suggestName', () => {
   it('finds transpositions, other libraries’ names and case/separator variants', () => {
@@ -152,5 +141,18 @@ describe('FiniteWatch / checkFiniteAsync', () => {
     a.dispose();
     b.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('SbmError across copies', () => {
+  it('instanceof and isSbmError accept an error branded by another copy of @sbm/core', async () => {
+    const { isSbmError } = await import('@sbm/core');
+    // What a second copy's SbmError looks like from here: another class with the same Symbol.for brand.
+    const foreign = Object.assign(new Error('x'), { code: 'INVALID_ARGUMENT' });
+    Object.defineProperty(foreign, Symbol.for('@sbm/brand/error'), { value: true });
+    expect(foreign instanceof SbmError).toBe(true);
+    expect(isSbmError(foreign, 'INVALID_ARGUMENT')).toBe(true);
+    expect(new Error('plain') instanceof SbmError).toBe(false);
+    expect(new SbmError('ABORTED', 'a') instanceof SbmError).toBe(true);
   });
 });
