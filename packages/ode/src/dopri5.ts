@@ -70,7 +70,7 @@ export async function dopri5(
   t1: number,
   opts: Dopri5Options = {},
 ): Promise<OdeResult> {
-  checkCommon('dopri5', f, y0, opts);
+  await checkCommon('dopri5', f, y0, opts);
   checkNumber(t0, 't0');
   checkNumber(t1, 't1');
   const rtol = checkNumber(opts.rtol ?? 1e-5, 'rtol', { gt: 0 });

@@ -70,7 +70,7 @@ async function fixedStep(
   ts: number[],
   opts: OdeOptions,
 ): Promise<OdeResult> {
-  checkCommon(what, f, y0, opts);
+  await checkCommon(what, f, y0, opts);
   checkGrid(ts);
   const yieldEvery = opts.yieldEvery ?? 1;
   const fn = counted(f);

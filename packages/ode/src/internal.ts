@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, checkFinite, checkNumber, checkTensor, describeValue } from '@sbm/core';
+import { SbmError, checkFiniteAsync, checkNumber, checkTensor, describeValue } from '@sbm/core';
 import type { OdeFn, OdeOptions } from './types';
 
-/** Validates the arguments every solver shares. */
-export function checkCommon(what: string, f: unknown, y0: unknown, opts: OdeOptions): void {
+/** Validates the arguments every solver shares (y0's values with an asynchronous readback: Node WebGPU has no sync one). */
+export async function checkCommon(what: string, f: unknown, y0: unknown, opts: OdeOptions): Promise<void> {
   if (typeof f !== 'function') {
     throw new SbmError(
       'INVALID_ARGUMENT',
@@ -14,7 +14,7 @@ export function checkCommon(what: string, f: unknown, y0: unknown, opts: OdeOpti
     );
   }
   checkTensor(y0, 'y0');
-  checkFinite(y0 as tf.Tensor, 'y0');
+  await checkFiniteAsync(y0 as tf.Tensor, 'y0');
   if (opts.yieldEvery !== undefined) checkNumber(opts.yieldEvery, 'yieldEvery', { integer: true, min: 1 });
   for (const k of ['onProgress', 'onStep'] as const) {
     if (opts[k] !== undefined && typeof opts[k] !== 'function') {
