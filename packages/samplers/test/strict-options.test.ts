@@ -6,11 +6,14 @@ import { expect, it } from 'vitest';
 import { countTensors, isSbmError } from '@sbm/core';
 import {
   listSamplers,
+  odeSampler,
   registerSampler,
   sample,
   samplerEntry,
   unregisterSampler,
   VpSde,
+  type OdeSamplerOptions,
+  type SampleOptions,
   type SampleResult,
   type ScoreFn,
 } from '@sbm/samplers';
@@ -47,28 +50,24 @@ const rejects = async (p: () => Promise<SampleResult>, code: string, ...parts: s
 
 it('a misspelt option, another library’s name and an unknown sampler fail tsc and are rejected at run time', async () => {
   // @ts-expect-error `stpes` is not an option of pc
-  await rejects(
-    () => sample({ ...base, sampler: 'pc', stpes: 10 }),
-    'INVALID_ARGUMENT',
-    '"stpes"',
-    'did you mean "steps"',
-  );
+  const misspelt: SampleOptions = { ...base, sampler: 'pc', stpes: 10 };
+  await rejects(() => sample(misspelt), 'INVALID_ARGUMENT', '"stpes"', 'did you mean "steps"');
   // @ts-expect-error diffusers' name; sbm's is `steps`
-  await rejects(() => sample({ ...base, num_inference_steps: 5 }), 'INVALID_ARGUMENT', 'did you mean "steps"');
-  await rejects(
-    // @ts-expect-error no sampler of that name
-    () => sample({ ...base, sampler: 'dpmpp_2s' }),
-    'UNKNOWN_NAME',
-    'sampler',
-  );
+  const diffusers: SampleOptions = { ...base, num_inference_steps: 5 };
+  await rejects(() => sample(diffusers), 'INVALID_ARGUMENT', 'did you mean "steps"');
+  // @ts-expect-error no sampler of that name
+  const unknown: SampleOptions = { ...base, sampler: 'dpmpp_2s' };
+  await rejects(() => sample(unknown), 'UNKNOWN_NAME', 'sampler', 'did you mean "dpm-solver"');
   // @ts-expect-error `method` is the ODE sampler's, not DPM-Solver's
-  await rejects(() => sample({ ...base, sampler: 'dpm-solver', method: 'rk4' }), 'INVALID_ARGUMENT', '"method"');
+  const odeOnly: SampleOptions = { ...base, sampler: 'dpm-solver', method: 'rk4' };
+  await rejects(() => sample(odeOnly), 'INVALID_ARGUMENT', '"method"');
   // @ts-expect-error em takes no predictor (it is PC with Euler–Maruyama and no corrector)
-  await rejects(() => sample({ ...base, sampler: 'em', predictor: 'ancestral' }), 'INVALID_ARGUMENT', '"predictor"');
-  // Direct calls of a sampler check too (through the same list).
-  const { odeSampler } = await import('@sbm/samplers');
+  const emPredictor: SampleOptions = { ...base, sampler: 'em', predictor: 'ancestral' };
+  await rejects(() => sample(emPredictor), 'INVALID_ARGUMENT', '"predictor"');
+  // Direct calls of a sampler check through the same lists.
   // @ts-expect-error `snr` is the corrector's, not the ODE sampler's
-  await rejects(() => odeSampler({ ...base, snr: 0.1 }), 'INVALID_ARGUMENT', '"snr"');
+  const odeSnr: OdeSamplerOptions = { ...base, snr: 0.1 };
+  await rejects(() => odeSampler(odeSnr), 'INVALID_ARGUMENT', '"snr"');
 });
 
 it('undefined-valued keys pass (spread configs); aliases resolve to the same sampler', async () => {

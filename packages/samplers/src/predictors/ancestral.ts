@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { SbmError, fillTime, randomNormal } from '@sbm/core';
-import { VeSde, VpSde } from '@sbm/sde';
+import { isVeSde, isVpSde, type VeSde, type VpSde } from '@sbm/sde';
 import type { PredictorFactory } from './types';
 
 /**
@@ -16,8 +16,9 @@ export const ancestral: PredictorFactory = ({ sde, rsde, stream, probabilityFlow
       'predictor "ancestral": has no probability-flow form; use "euler-maruyama" or "reverse-diffusion"',
     );
   }
-  const isVe = sde instanceof VeSde;
-  const isVp = sde instanceof VpSde;
+  // Brand checks, not instanceof: an SDE built by another copy of @sbm/sde (ESM vs CJS) is still recognised.
+  const isVe = isVeSde(sde);
+  const isVp = isVpSde(sde);
   if (!isVe && !isVp) {
     throw new SbmError(
       'UNSUPPORTED',
