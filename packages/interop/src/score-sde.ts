@@ -124,10 +124,13 @@ interface SourceTensor {
 }
 
 /** Reference (PyTorch) shape of an sbm weight: conv kernels HWIO → OIHW, Linear [in, out] → [out, in]. */
-function torchLayout(name: string, shape: readonly number[]): { shape: number[]; perm?: number[] } {
-  if (shape.length === 4) return { shape: [shape[3], shape[2], shape[0], shape[1]], perm: [2, 3, 1, 0] };
+function torchLayout(name: string, shape: readonly number[]): { shape: number[]; perm?: number[]; back?: number[] } {
+  // perm: reference → sbm (OIHW → HWIO); back: sbm → reference.
+  if (shape.length === 4)
+    return { shape: [shape[3], shape[2], shape[0], shape[1]], perm: [2, 3, 1, 0], back: [3, 2, 0, 1] };
   // NIN keeps W as [in, out] in the reference too (layers.NIN); Linear weights are (out, in).
-  if (shape.length === 2 && name.endsWith('.weight')) return { shape: [shape[1], shape[0]], perm: [1, 0] };
+  if (shape.length === 2 && name.endsWith('.weight'))
+    return { shape: [shape[1], shape[0]], perm: [1, 0], back: [1, 0] };
   return { shape: [...shape] };
 }
 
@@ -332,7 +335,7 @@ export function exportScoreSde(model: ScoreSdeNcsnpp): Uint8Array {
   try {
     for (const w of model.getWeights()) {
       const ref = torchLayout(w.name, w.tensor.shape);
-      tensors.push({ name: w.name, tensor: ref.perm ? tf.transpose(w.tensor, ref.perm) : tf.clone(w.tensor) });
+      tensors.push({ name: w.name, tensor: ref.back ? tf.transpose(w.tensor, ref.back) : tf.clone(w.tensor) });
     }
     // utils.get_sigmas: exp(linspace(log σ_max, log σ_min, num_scales)), a registered buffer of NCSNpp.
     const n = cfg.numScales ?? 1000;
