@@ -19,8 +19,9 @@ import type { DiscreteCoefficients, MarginalProb, ScoreFn, SdeCoefficients, SdeC
  * p_0t(x_t | x_0) = N(α(t) x_0, σ(t)² I) (Song et al. 2021, Appendix B). VE, VP, sub-VP and the tutorial VE are
  * all of this form, and so is any schedule a plugin defines by its coefficient functions.
  *
- * Subclasses give the coefficients as tensor functions of t ([B] → [B]); the scalar forms (used by samplers that
- * need α, σ at a grid of times) default to evaluating those on one value and may be overridden with closed forms.
+ * Subclasses give the coefficients as tensor functions of t ([B] → [B]) and as float64 scalar forms (used by
+ * samplers that need α, σ at a grid of times). `ScheduleSde` derives both from one schedule; the scalar forms here
+ * fall back to a readback of the tensor forms only for legacy tensor-only subclasses.
  */
 export abstract class Sde {
   /** Registry name, e.g. 've'. */
@@ -53,6 +54,11 @@ export abstract class Sde {
 
   // ---- scalar forms -------------------------------------------------------------------------------------------
 
+  /**
+   * Fallback for legacy subclasses that give only tensor forms: one synchronous readback per call, which Node WebGPU
+   * refuses and which stalls GPU pipelines. Every SDE of sbm has float64 forms (hand-written, or derived from its
+   * schedule by ScheduleSde), so none reaches this; a plugin should extend ScheduleSde instead.
+   */
   private evalScalar(fn: (t: tf.Tensor1D) => tf.Tensor1D, t: number): number {
     return tf.tidy(() => fn.call(this, tf.tensor1d([t])).dataSync()[0]);
   }
