@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { SbmError } from '@sbm/core';
+import { SbmError, describeValue } from '@sbm/core';
 
 /** The file operations storage needs; injectable so tests can make one of them fail. */
 export interface FsOps {
@@ -86,6 +86,27 @@ export async function atomicWriteFiles(
       );
     }
   }
+}
+
+/**
+ * Writes one file so that no reader ever sees it half-written (see atomicWriteFiles): the one atomic file write in
+ * sbm's Node code; strings are written as UTF-8.
+ */
+export async function atomicWriteFile(path: string, data: Uint8Array | string, fs: FsOps = nodeFs): Promise<void> {
+  if (typeof path !== 'string' || !path) {
+    throw new SbmError('INVALID_ARGUMENT', `atomicWriteFile: path: expected a file path, got ${describeValue(path)}`, {
+      argument: 'path',
+    });
+  }
+  if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
+    throw new SbmError(
+      'INVALID_ARGUMENT',
+      `atomicWriteFile: data: expected a Uint8Array or a string, got ${describeValue(data)}`,
+      { argument: 'data' },
+    );
+  }
+  const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+  await atomicWriteFiles(fs, dirname(path), [{ name: basename(path), data: bytes }], 'atomicWriteFile');
 }
 
 export function ioError(message: string, cause: unknown): SbmError {

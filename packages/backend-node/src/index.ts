@@ -7,6 +7,7 @@ export { initWebgpu, describeAdapter } from './webgpu';
 export type { AdapterDescription } from './webgpu';
 export { FileCheckpointStorage, fileStorage, MODEL_JSON, WEIGHTS_BIN } from './storage';
 export type { FileStorageOptions } from './storage';
-export { PngOutput, pngOutput, decodePng } from './png';
+export { PngOutput, pngOutput, encodePng, decodePng } from './png';
+export { atomicWriteFile, atomicWriteFiles, ioError, nodeFs } from './atomic';
 export type { FsOps } from './atomic';
 export type { ModuleLoader } from './optional-module';

@@ -1,15 +1,22 @@
 import { decode, encode } from 'fast-png';
 import { SbmError, checkImagePixels, describeValue, type ImageOutput } from '@sbm/core';
-import { dirname, basename } from 'node:path';
-import { atomicWriteFiles, nodeFs, type FsOps } from './atomic';
+import { atomicWriteFile, nodeFs, type FsOps } from './atomic';
+
+/**
+ * 8-bit gray, RGB or RGBA pixels (row-major, interleaved) → PNG bytes, in pure JavaScript (fast-png): the one PNG
+ * encoder of sbm's Node code (image output, data-set grids).
+ */
+export function encodePng(pixels: Uint8Array, width: number, height: number, channels: 1 | 3 | 4): Uint8Array {
+  checkImagePixels(pixels, width, height, channels, 'encodePng');
+  return encode({ width, height, data: pixels, channels, depth: 8 });
+}
 
 /** PNG encoding in pure JavaScript (fast-png), so no native image library is needed. */
 export class PngOutput implements ImageOutput {
   constructor(private readonly fs: FsOps = nodeFs) {}
 
   encodePng(pixels: Uint8Array, width: number, height: number, channels: 1 | 3 | 4): Uint8Array {
-    checkImagePixels(pixels, width, height, channels, 'encodePng');
-    return encode({ width, height, data: pixels, channels, depth: 8 });
+    return encodePng(pixels, width, height, channels);
   }
 
   /** Writes a PNG file atomically (temporary file + rename). */
@@ -27,7 +34,7 @@ export class PngOutput implements ImageOutput {
       );
     }
     const png = this.encodePng(pixels, width, height, channels);
-    await atomicWriteFiles(this.fs, dirname(location), [{ name: basename(location), data: png }], 'writePng');
+    await atomicWriteFile(location, png, this.fs);
   }
 }
 

@@ -3,13 +3,13 @@
  * folder of IDX files, folders of PNG images, and atomic PNG grid files. The main entry stays browser-safe.
  */
 import * as tf from '@tensorflow/tfjs';
-import { decode, encode } from 'fast-png';
-import { randomBytes } from 'node:crypto';
+import { decode } from 'fast-png';
 import * as fsp from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { SbmError, checkNumber, describeValue } from '@sbm/core';
+import { atomicWriteFile, encodePng, ioError } from '@sbm/backend-node';
 import { corruptData } from './errors';
 import { isGzip, parseIdx, type IdxArray } from './idx';
 import { convertChannels, squareImage, type Image8 } from './image';
@@ -18,11 +18,6 @@ import { mnistFromIdx, type MnistData, type MnistOptions } from './mnist';
 import { checkRange, type DataRange } from './range';
 
 export * from './index';
-
-function ioError(message: string, cause: unknown): SbmError {
-  const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
-  return new SbmError('IO_ERROR', `${message}: ${reason}`, { cause: reason }, { cause });
-}
 
 async function readFileOr404(path: string, what: string): Promise<Uint8Array> {
   try {
@@ -221,36 +216,13 @@ export async function loadImageFolder(dir: string, opts: ImageFolderOptions): Pr
   return { images: tf.tensor4d(out, [files.length, size, size, channels], 'float32'), files, range };
 }
 
-/**
- * Writes `data` to `path` so no reader ever sees a partial file: a temporary file in the same folder (same file
- * system, so the rename is atomic) is written and flushed, then renamed over the target; on failure it is removed.
- */
-export async function atomicWriteFile(path: string, data: Uint8Array | string): Promise<void> {
-  const dir = dirname(path);
-  try {
-    await fsp.mkdir(dir, { recursive: true });
-  } catch (e) {
-    throw ioError(`atomicWriteFile: cannot create folder ${dir}`, e);
-  }
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const fh = await fsp.open(tmp, 'wx');
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, path);
-  } catch (e) {
-    await fsp.unlink(tmp).catch(() => undefined);
-    throw ioError(`atomicWriteFile: writing ${path} failed`, e);
-  }
-}
+// Atomic writes and PNG encoding have one home, @sbm/backend-node; atomicWriteFile stays exported here for code
+// that imported it from this entry.
+export { atomicWriteFile };
 
 /** Encodes a grid image as PNG bytes (gray, RGB or RGBA, 8-bit). */
 export function encodeGridPng(grid: GridImage): Uint8Array {
-  return encode({ width: grid.width, height: grid.height, data: grid.pixels, channels: grid.channels, depth: 8 });
+  return encodePng(grid.pixels, grid.width, grid.height, grid.channels);
 }
 
 /** Lays samples [N, H, W, C] out on a grid (see makeGrid) and writes it to `path` as a PNG, atomically. */
