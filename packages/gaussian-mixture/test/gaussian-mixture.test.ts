@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { SbmError, withLeakCheck } from '@sbm/core';
+import { withLeakCheck } from '@sbm/core';
 import { SubVpSde, TutorialVeSde, VeSde, VpSde, type Sde } from '@sbm/sde';
-import { describeWithBackends } from '@sbm/test-harness';
+import { describeWithBackends, expectThrowsSbm } from '@sbm/test-harness';
 import { GaussianMixture, mixture16d, mixture2d } from '@sbm/gaussian-mixture';
 import { referenceLogProbAndScore } from './reference';
 
@@ -12,18 +12,6 @@ const sdes: [string, Sde][] = [
   ['subvp', new SubVpSde()],
   ['tutorial-ve', new TutorialVeSde()],
 ];
-
-function expectThrowsSbm(fn: () => unknown, code: string, message: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(SbmError);
-    expect((e as SbmError).code).toBe(code);
-    expect((e as SbmError).message).toMatch(message);
-    return;
-  }
-  throw new Error('expected an SbmError');
-}
 
 /** Deterministic test points spread over (and beyond) the mixture's support. */
 function points(B: number, D: number, scale: number, offset = 0): number[][] {

@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SbmError, withLeakCheck } from '@sbm/core';
+import { withLeakCheck } from '@sbm/core';
 import { createSde, type Sde } from '@sbm/sde';
 import { GaussianMixture, mixture2d } from '@sbm/gaussian-mixture';
 import { describeWithBackends } from '@sbm/test-harness';
 import { registerCosineVp } from '@sbm/sde-cosine';
 import { bitsPerDim, bpdOffset, dequantize, logLikelihood } from '@sbm/likelihood';
+import { expectRejectsSbm as expectSbmError } from '@sbm/test-harness';
 
 const EPS = 1e-5;
 const mix = mixture2d();
@@ -18,18 +19,6 @@ function read(t: tf.Tensor): number[] {
   const out = Array.from(t.dataSync());
   t.dispose();
   return out;
-}
-
-async function expectSbmError(p: Promise<unknown> | (() => unknown), code: string, message: RegExp): Promise<void> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    expect(e).toBeInstanceOf(SbmError);
-    expect((e as SbmError).code).toBe(code);
-    expect((e as SbmError).message).toMatch(message);
-    return;
-  }
-  throw new Error('expected an SbmError');
 }
 
 describe('logLikelihood: exact trace vs the oracle density (2-D mixture)', () => {
@@ -300,6 +289,17 @@ describe('logLikelihood: control and input checks', () => {
     await expectSbmError(logLikelihood(s, tf.tensor1d([1, 2]), sde, 0), 'INVALID_SHAPE', /^x/);
     const nan = tf.tensor2d([[NaN, 0]]);
     await expectSbmError(logLikelihood(s, nan, sde, 0), 'NON_FINITE', /^x/);
+    // Strict option keys, with a did-you-mean (score_sde's own spelling maps to ours).
+    await expectSbmError(
+      logLikelihood(s, x, sde, 0, { probe: 2 } as never),
+      'INVALID_ARGUMENT',
+      /^logLikelihood: unknown option "probe" \(did you mean "probes"\?\)/,
+    );
+    await expectSbmError(
+      logLikelihood(s, x, sde, 0, { hutchinson_type: 'gaussian' } as never),
+      'INVALID_ARGUMENT',
+      /did you mean "divergence"\?/,
+    );
     await expectSbmError(
       logLikelihood((xx) => tf.sum(xx, 1), x, sde, 0),
       'INVALID_SHAPE',

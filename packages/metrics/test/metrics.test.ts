@@ -1,20 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { SbmError, randomNormal, withLeakCheck } from '@sbm/core';
-import { describeWithBackends } from '@sbm/test-harness';
+import { randomNormal, withLeakCheck } from '@sbm/core';
+import { describeWithBackends, expectThrowsSbm } from '@sbm/test-harness';
 import { medianHeuristic, mmd, mmd2, sampleCovariance, sampleMean, slicedWasserstein, w2Squared1d } from '@sbm/metrics';
-
-function expectThrowsSbm(fn: () => unknown, code: string, message: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(SbmError);
-    expect((e as SbmError).code).toBe(code);
-    expect((e as SbmError).message).toMatch(message);
-    return;
-  }
-  throw new Error('expected an SbmError');
-}
 
 /** n draws of N(shift, scale² I) in D dims as plain rows. */
 function gaussianRows(n: number, D: number, seed: number, shift: number[] | number = 0, scale = 1): number[][] {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isSbmError, withLeakCheck } from '@sbm/core';
+import { withLeakCheck } from '@sbm/core';
 import { loadMnist } from '@sbm/datasets/node';
 import { encodeSafetensors } from '@sbm/safetensors';
 import { activateTestBackend } from '@sbm/test-harness';
@@ -15,6 +15,7 @@ import {
   type MnistClassifier,
 } from '@sbm/mnist-eval';
 import { loadDefaultClassifier } from '@sbm/mnist-eval/node';
+import { expectSbmError as expectSbm } from '@sbm/test-harness';
 
 async function errorOf(p: Promise<unknown> | (() => unknown)): Promise<unknown> {
   try {
@@ -23,12 +24,6 @@ async function errorOf(p: Promise<unknown> | (() => unknown)): Promise<unknown> 
     return e;
   }
   return undefined;
-}
-
-function expectSbm(e: unknown, code: string, message: RegExp): void {
-  expect(isSbmError(e), `expected an SbmError, got ${String(e)}`).toBe(true);
-  expect((e as { code: string }).code).toBe(code);
-  expect((e as Error).message).toMatch(message);
 }
 
 // The first 2000 test digits: 0..999 = set A, 1000..1999 = set B (disjoint halves of the same distribution).

@@ -4,8 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SbmError, countTensors, withLeakCheck } from '@sbm/core';
-import { describeWithBackends } from '@sbm/test-harness';
+import { countTensors, withLeakCheck } from '@sbm/core';
+import { describeWithBackends, expectThrowsSbm as expectSbm } from '@sbm/test-harness';
 import {
   bfloat16BitsToFloat32,
   decodeSafetensors,
@@ -19,18 +19,6 @@ import {
   readSafetensorsHeader,
   type SafetensorsDtype,
 } from '@sbm/safetensors';
-
-function expectSbm(fn: () => unknown, code: string, message: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(SbmError);
-  expect((caught as SbmError).code).toBe(code);
-  expect((caught as SbmError).message).toMatch(message);
-}
 
 /** Builds a file by hand from the spec: u64 LE header length, header text (spaces included), data bytes. */
 function handmade(header: string, data: number[] | Uint8Array, headerLength = header.length): Uint8Array {

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SbmError, disposeAll, withLeakCheck } from '@sbm/core';
+import { disposeAll, withLeakCheck } from '@sbm/core';
 import { Sde, createSde, listSdes } from '@sbm/sde';
-import { describeWithBackends } from '@sbm/test-harness';
+import { describeWithBackends, expectThrowsSbm } from '@sbm/test-harness';
 import { sdeConformance } from '@sbm/sde/testing';
 import { CosineVpSde, MAX_DISCRETE_BETA, registerCosineVp } from '@sbm/sde-cosine';
 
@@ -11,18 +11,6 @@ const S = 0.008;
 const abar = (t: number): number =>
   Math.cos(((t + S) / (1 + S)) * (Math.PI / 2)) ** 2 / Math.cos((S / (1 + S)) * (Math.PI / 2)) ** 2;
 const rel = (a: number, b: number): number => Math.abs(a - b) / Math.max(Math.abs(b), 1e-300);
-
-function expectThrowsSbm(fn: () => unknown, code: string, message: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(SbmError);
-    expect((e as SbmError).code).toBe(code);
-    expect((e as SbmError).message).toMatch(message);
-    return;
-  }
-  throw new Error('expected an SbmError');
-}
 
 describe('registerCosineVp', () => {
   it('registers "cosine-vp" with the @sbm/sde registry, once', () => {

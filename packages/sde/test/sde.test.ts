@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { SbmError, withLeakCheck, disposeAll } from '@sbm/core';
+import { withLeakCheck, disposeAll } from '@sbm/core';
 import {
   ReverseSde,
   SubVpSde,
@@ -13,7 +13,7 @@ import {
   unregisterSde,
   type Sde,
 } from '@sbm/sde';
-import { describeWithBackends } from '@sbm/test-harness';
+import { describeWithBackends, expectThrowsSbm } from '@sbm/test-harness';
 
 // ---- independent closed forms (REFERENCE.md; Song et al. 2021, eqs. 30–34; Song's MNIST tutorial) -------------
 
@@ -85,18 +85,6 @@ const cases: { name: string; make: () => Sde; closed: Closed }[] = [
 ];
 
 const rel = (a: number, b: number): number => Math.abs(a - b) / Math.max(Math.abs(b), 1e-12);
-
-function expectThrowsSbm(fn: () => unknown, code: string, message: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(SbmError);
-    expect((e as SbmError).code).toBe(code);
-    expect((e as SbmError).message).toMatch(message);
-    return;
-  }
-  throw new Error('expected an SbmError');
-}
 
 describe('reference values', () => {
   it('tutorial VE prior std is ≈ 9.85, not 25', () => {

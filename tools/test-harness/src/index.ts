@@ -102,3 +102,5 @@ export function describeWithBackends(
     });
   }
 }
+
+export { expectSbmError, expectThrowsSbm, expectRejectsSbm } from './expect';
