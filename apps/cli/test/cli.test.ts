@@ -1,5 +1,15 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,9 +67,20 @@ interface Result {
   stderr: string;
 }
 
-function sbm(args: string[], timeout = 60_000): Result {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: tmp, env, encoding: 'utf8', timeout });
+function sbm(args: string[], timeout = 60_000, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Result {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    cwd: opts.cwd ?? tmp,
+    env: opts.env ?? env,
+    encoding: 'utf8',
+    timeout,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Lines Dawn and the Vulkan loader print when WebGPU is probed in-process (issue 10: they must not be). */
+function nativeNoise(stderr: string): string[] {
+  const re = /XDG_RUNTIME_DIR|Vulkan|vkCreateInstance|Dawn|CheckVkSuccess/i;
+  return stderr.split('\n').filter((l) => !l.startsWith('sbm: ') && re.test(l));
 }
 
 /** stderr lines that are not the backend's one-line report or native-library warnings (Dawn/Vulkan probing). */
@@ -102,13 +123,16 @@ beforeAll(() => {
     const dir = join(root, 'packages', p);
     if (stale(dir, 'index.js')) execFileSync('npx', ['tsup'], { cwd: dir, stdio: 'pipe', timeout: 180_000 });
   }
+  // The plugin the tests load (not a dependency of the CLI).
+  const cosine = join(root, 'packages', 'sde-cosine');
+  if (stale(cosine, 'index.js')) execFileSync('npx', ['tsup'], { cwd: cosine, stdio: 'pipe', timeout: 180_000 });
   if (stale(cliDir, 'cli.js')) execFileSync('npx', ['tsup'], { cwd: cliDir, stdio: 'pipe', timeout: 120_000 });
 }, 600_000);
 
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('sbm --help and usage errors', () => {
-  for (const cmd of ['quickstart', 'train', 'sample', 'nll', 'info', 'bench']) {
+  for (const cmd of ['quickstart', 'train', 'sample', 'nll', 'info', 'plugins', 'bench']) {
     it(`sbm ${cmd} --help shows options and examples, exit 0`, () => {
       const r = sbm([cmd, '--help']);
       expect(r.code).toBe(0);
@@ -356,5 +380,211 @@ describe('sbm info', () => {
     expect(info.reason).toContain(info.chosen);
     expect(info.versions['@sbm/cli']).toMatch(/^\d+\.\d+\.\d+/);
     expect(info.versions['@tensorflow/tfjs']).toMatch(/^4\./);
+  });
+});
+
+describe('registries and plugins reach the CLI', () => {
+  // A user's project with @sbm/sde-cosine installed: node_modules/@sbm/sde-cosine → the workspace package.
+  const proj = join(tmp, 'proj');
+  const cosineVersion = (
+    JSON.parse(readFileSync(join(root, 'packages', 'sde-cosine', 'package.json'), 'utf8')) as { version: string }
+  ).version;
+  const run = join(proj, 'runs', 'cosine');
+  beforeAll(() => {
+    mkdirSync(join(proj, 'node_modules', '@sbm'), { recursive: true });
+    symlinkSync(join(root, 'packages', 'sde-cosine'), join(proj, 'node_modules', '@sbm', 'sde-cosine'), 'dir');
+  });
+
+  it('sbm plugins lists every registry with its source package; --json for machines', () => {
+    const r = sbm(['plugins', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const { registered, plugins } = JSON.parse(r.stdout) as {
+      registered: { kind: string; name: string; source: string }[];
+      plugins: unknown[];
+    };
+    const src = (kind: string, name: string) => registered.find((e) => e.kind === kind && e.name === name)?.source;
+    expect(src('sde', 'vp')).toMatch(/^@sbm\/sde@\d+\.\d+\.\d+/);
+    expect(src('model', 'ncsnpp')).toMatch(/^@sbm\/models@/);
+    expect(src('sampler', 'dpm-solver')).toMatch(/^@sbm\/samplers@/);
+    expect(src('predictor', 'reverse-diffusion')).toMatch(/^@sbm\/samplers@/);
+    expect(src('corrector', 'langevin')).toMatch(/^@sbm\/samplers@/);
+    expect(src('backend', 'wasm')).toMatch(/^@sbm\/backend-node@/);
+    expect(src('toy', 'moons')).toMatch(/^@sbm\/datasets@/);
+    expect(src('loss', 'dsm')).toMatch(/^@sbm\/losses@/);
+    expect(src('sde', 'cosine-vp')).toBeUndefined();
+    expect(plugins).toEqual([]);
+  });
+
+  it('--plugin @sbm/sde-cosine (resolved from the cwd) adds cosine-vp, attributed to the plugin', () => {
+    const r = sbm(['plugins', '--plugin', '@sbm/sde-cosine', '--json'], 60_000, { cwd: proj });
+    expect(r.code, r.stderr).toBe(0);
+    const { registered, plugins } = JSON.parse(r.stdout) as {
+      registered: { kind: string; name: string; source: string }[];
+      plugins: { name: string; version: string; registered: { kind: string; name: string }[] }[];
+    };
+    expect(registered.find((e) => e.kind === 'sde' && e.name === 'cosine-vp')?.source).toBe(
+      `@sbm/sde-cosine@${cosineVersion}`,
+    );
+    // Only what the plugin added (not sbm's own backends, registered while the CLI starts).
+    expect(plugins).toEqual([
+      expect.objectContaining({
+        name: '@sbm/sde-cosine',
+        version: cosineVersion,
+        registered: [{ kind: 'sde', name: 'cosine-vp' }],
+      }),
+    ]);
+    const text = sbm(['plugins', '--plugin', '@sbm/sde-cosine'], 60_000, { cwd: proj });
+    expect(text.stdout).toMatch(
+      new RegExp(`^  cosine-vp +@sbm/sde-cosine@${cosineVersion.replace(/\./g, '\\.')}`, 'm'),
+    );
+    expect(text.stdout).toMatch(/plugins loaded:\n {2}@sbm\/sde-cosine@.* registerCosineVp\(\): sde cosine-vp/);
+  });
+
+  it('sbm.config.json in the cwd loads plugins too; help lists the registered choices', () => {
+    const dir = join(tmp, 'proj-config');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'sbm.config.json'), JSON.stringify({ plugins: ['../proj/node_modules/@sbm/sde-cosine'] }));
+    const r = sbm(['train', '--help'], 60_000, { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/--sde <name>\s+SDE \(one of: ve, vp, subvp, tutorial-ve, cosine-vp\)/);
+    expect(r.stdout).toMatch(/--model <name>\s+score network \(one of: mlp, scorenet, ncsnpp/);
+    const s = sbm(['sample', '--help']);
+    expect(s.stdout).toMatch(/--predictor <name>[\s\S]*euler-maruyama/);
+    expect(s.stdout).toMatch(/--corrector <name>[\s\S]*langevin/);
+    writeFileSync(join(dir, 'sbm.config.json'), JSON.stringify({ plugin: ['x'] }));
+    const bad = sbm(['plugins'], 60_000, { cwd: dir });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/sbm\.config\.json.*plugin.*did you mean "plugins"/);
+  });
+
+  it('without the plugin --sde cosine-vp is one line saying how to get it; unknown plugins name the flag', () => {
+    const a = sbm(['train', '--data', 'toy:moons', '--sde', 'cosine-vp', '--steps', '5', '--out', 'runs/none']);
+    expect(a.code).toBe(2);
+    expect(a.stderr.trim().split('\n')).toHaveLength(1);
+    expect(a.stderr).toMatch(/^sbm: --sde: expected one of ve, vp, subvp, tutorial-ve.*got "cosine-vp".*--plugin/);
+    const b = sbm(['train', '--data', 'toy:moons', '--sde', 'vq', '--steps', '5', '--out', 'runs/none']);
+    expect(b.stderr).toMatch(/--sde: .*got "vq" \(did you mean "ve"\?\)/);
+    const c = sbm(['plugins', '--plugin', '@sbm/no-such-plugin']);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toMatch(/^sbm: --plugin: cannot find the package @sbm\/no-such-plugin/);
+    expect(existsSync(join(tmp, 'runs', 'none'))).toBe(false);
+  });
+
+  it('sbm train --plugin @sbm/sde-cosine --sde cosine-vp trains; the run folder records the plugin', () => {
+    const args = ['train', '--plugin', '@sbm/sde-cosine', '--sde', 'cosine-vp', '--data', 'toy:moons'];
+    const r = sbm([...args, '--steps', '150', '--batch', '256', '--warmup', '10', '--out', run], 120_000, {
+      cwd: proj,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/cosine-vp SDE, 150 steps/);
+    // Automatic backend selection probed WebGPU without a word from Dawn or the Vulkan loader.
+    expect(nativeNoise(r.stderr)).toEqual([]);
+    const runFile = JSON.parse(readFileSync(join(run, 'sbm-run.json'), 'utf8'));
+    expect(runFile).toMatchObject({
+      sde: 'cosine-vp',
+      plugins: [{ module: '@sbm/sde-cosine', version: cosineVersion }],
+    });
+    const ckpt = JSON.parse(readFileSync(join(run, 'checkpoint.json'), 'utf8')) as { step: number };
+    expect(ckpt.step).toBe(150);
+  }, 150_000);
+
+  it('sbm sample --ckpt loads the recorded plugin (from another cwd) and samples near the data', () => {
+    const r = sbm(['sample', '--ckpt', run, '--sampler', 'ode', '--n', '300', '--out', join(tmp, 'cos.png'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout.trim());
+    expect(s).toMatchObject({ sampler: 'ode', n: 300, step: 150 });
+    // Trained 150 steps on moons; an untrained network gives > 100× the floor (see the vp test above).
+    expect(s.swd).toBeLessThan(10 * s.swdFloor);
+    expect(nativeNoise(r.stderr)).toEqual([]);
+  }, 60_000);
+
+  it('--predictor / --corrector choose the PC parts; --sampler langevin runs; errors name the flag', () => {
+    const out = join(tmp, 'cos-pc.png');
+    const em = sbm([
+      'sample',
+      '--ckpt',
+      run,
+      '--predictor',
+      'euler-maruyama',
+      '--corrector',
+      'none',
+      '--steps',
+      '40',
+      '--n',
+      '100',
+      '--out',
+      out,
+      '--json',
+    ]);
+    expect(em.code, em.stderr).toBe(0);
+    expect(JSON.parse(em.stdout.trim())).toMatchObject({ sampler: 'pc', nfe: 40 });
+    const withCorrector = sbm([
+      'sample',
+      '--ckpt',
+      run,
+      '--corrector',
+      'ald',
+      '--steps',
+      '40',
+      '--n',
+      '100',
+      '--out',
+      out,
+      '--json',
+    ]);
+    expect(withCorrector.code, withCorrector.stderr).toBe(0);
+    expect(JSON.parse(withCorrector.stdout.trim()).nfe).toBe(80);
+    const lg = sbm([
+      'sample',
+      '--ckpt',
+      run,
+      '--sampler',
+      'langevin',
+      '--steps',
+      '30',
+      '--n',
+      '100',
+      '--out',
+      out,
+      '--json',
+    ]);
+    expect(lg.code, lg.stderr).toBe(0);
+    expect(JSON.parse(lg.stdout.trim())).toMatchObject({ sampler: 'langevin', nfe: 30 });
+    const bad: [string[], RegExp][] = [
+      [['--corrector', 'nne'], /^sbm: --corrector: expected one of .*got "nne" \(did you mean "none"\?\)/],
+      [['--sampler', 'ode', '--predictor', 'ancestral'], /^sbm: --predictor: only for --sampler pc/],
+      [['--steps', '0'], /^sbm: --steps: expected an integer ≥ 1, got "0"/],
+      [['--sampler', 'langevn'], /^sbm: --sampler: .*\(did you mean "langevin"\?\)/],
+      [['--backend', 'cuda'], /^sbm: --backend: expected one of auto, tensorflow, webgpu, wasm, cpu, got "cuda"/],
+    ];
+    for (const [args, re] of bad) {
+      const r = sbm(['sample', '--ckpt', run, '--out', out, ...args]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(errorLines(r.stderr)).toHaveLength(1);
+      expect(r.stderr).toMatch(re);
+    }
+  }, 120_000);
+
+  it('sample and nll show progress with an ETA on stderr', () => {
+    const s = sbm(['sample', '--ckpt', run, '--steps', '50', '--n', '100', '--out', join(tmp, 'cos-p.png')]);
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stderr).toMatch(/^sample \(pc\) 100% {2}step 50\/50 {2}NFE 100 {2}ETA 0s$/m);
+    const n = sbm(['nll', '--ckpt', run, '--n', '20']);
+    expect(n.code, n.stderr).toBe(0);
+    expect(n.stderr).toMatch(/^nll 100% {2}20\/20 samples {2}NFE \d+ {2}ETA 0s$/m);
+    expect(n.stdout).toMatch(/^NLL -?\d+\.\d+ ± \d+\.\d+ nats per sample on toy:moons/);
+  }, 60_000);
+
+  it('automatic backend selection prints no native WebGPU warnings, also with a software Vulkan driver', () => {
+    const r = sbm(['info', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(nativeNoise(r.stderr)).toEqual([]);
+    const icd = '/usr/lib/chromium/vk_swiftshader_icd.json';
+    if (!existsSync(icd)) return;
+    const sw = sbm(['info', '--json'], 60_000, { env: { ...env, VK_ICD_FILENAMES: icd } });
+    expect(sw.code, sw.stderr).toBe(0);
+    expect(nativeNoise(sw.stderr)).toEqual([]);
+    expect(JSON.parse(sw.stdout).reason).toMatch(/webgpu: only a software WebGPU adapter/);
   });
 });

@@ -50,6 +50,20 @@ export async function sampleCommand(o: SampleCliOptions): Promise<number> {
   if (o.scoreField && !o.scoreField.toLowerCase().endsWith('.png')) {
     throw new UsageError(`--score-field: expected a .png file, got "${o.scoreField}"`);
   }
+  // Flag combinations are checked before the backend starts.
+  for (const [flag, v] of [
+    ['--predictor', o.predictor],
+    ['--corrector', o.corrector],
+  ] as const) {
+    if (v !== undefined && o.sampler !== 'pc') {
+      throw new UsageError(
+        `${flag}: only for --sampler pc (em is euler-maruyama without a corrector), not ${o.sampler}`,
+      );
+    }
+  }
+  if (o.sigma !== undefined && o.sampler !== 'langevin') {
+    throw new UsageError(`--sigma: only for --sampler langevin, not ${o.sampler}`);
+  }
   await requireCheckpoint(o.ckpt);
   await startBackend(o.backend, o.json);
   const { model, ema, config } = await loadCheckpoint(storage, o.ckpt);
@@ -75,21 +89,8 @@ export async function sampleCommand(o: SampleCliOptions): Promise<number> {
       delete extra.steps;
       extra.stepsPerLevel = o.steps;
     }
-    for (const [flag, v] of [
-      ['--predictor', o.predictor],
-      ['--corrector', o.corrector],
-    ] as const) {
-      if (v === undefined) continue;
-      if (o.sampler !== 'pc') {
-        throw new UsageError(
-          `${flag}: only for --sampler pc (em is euler-maruyama without a corrector), not ${o.sampler}`,
-        );
-      }
-      extra[flag.slice(2)] = v;
-    }
-    if (o.sigma !== undefined && o.sampler !== 'langevin') {
-      throw new UsageError(`--sigma: only for --sampler langevin, not ${o.sampler}`);
-    }
+    if (o.predictor !== undefined) extra.predictor = o.predictor;
+    if (o.corrector !== undefined) extra.corrector = o.corrector;
     if (o.sampler === 'langevin') {
       // Langevin dynamics targets one noise level: by default the smallest of the SDE, σ(eps), i.e. p_σ ≈ the data.
       delete extra.eps;

@@ -7,7 +7,7 @@ import type { Sde } from '@sbm/sde';
 import { readPointer, train, type TrainResult } from '@sbm/training';
 import { writeGridPng } from '@sbm/datasets/node';
 import { startBackend } from '../backend';
-import { EXIT_INTERRUPTED, UsageError } from '../errors';
+import { EXIT_INTERRUPTED, UsageError, withFlagNames } from '../errors';
 import { squareBounds } from '../figures';
 import { COLORS, lossCurvePng, scatterPng } from '../plot';
 import { loadedPlugins } from '../plugins';
@@ -228,25 +228,27 @@ export async function trainCommand(o: TrainCliOptions): Promise<number> {
     do {
       const target = every > 0 ? Math.min(total, (Math.floor(done / every) + 1) * every) : total;
       res?.ema.dispose();
-      res = await train({
-        model,
-        sde,
-        ...(o.loss ? { loss: o.loss as 'dsm' } : {}),
-        data: data.x,
-        steps: target,
-        batchSize,
-        lr,
-        warmup,
-        ema: { decay: emaDecay },
-        seed: o.seed,
-        historyEvery: 10,
-        dataRange: data.range ?? undefined,
-        checkpoint: { storage, location: o.out, every: o.ckptEvery },
-        resume: first ? o.resume : true,
-        signal: ac.signal,
-        // The trainer's ETA covers the segment; the run's is (total − step) at the measured rate.
-        onProgress: (p) => progress.update({ ...p, etaSec: ((total - p.step) * batchSize) / p.imagesPerSec }),
-      });
+      res = await withFlagNames({ loss: '--loss' }, () =>
+        train({
+          model,
+          sde,
+          ...(o.loss ? { loss: o.loss as 'dsm' } : {}),
+          data: data.x,
+          steps: target,
+          batchSize,
+          lr,
+          warmup,
+          ema: { decay: emaDecay },
+          seed: o.seed,
+          historyEvery: 10,
+          dataRange: data.range ?? undefined,
+          checkpoint: { storage, location: o.out, every: o.ckptEvery },
+          resume: first ? o.resume : true,
+          signal: ac.signal,
+          // The trainer's ETA covers the segment; the run's is (total − step) at the measured rate.
+          onProgress: (p) => progress.update({ ...p, etaSec: ((total - p.step) * batchSize) / p.imagesPerSec }),
+        }),
+      );
       first = false;
       done = res.step;
       if (res.aborted) break;
