@@ -206,7 +206,14 @@ export async function initWebgpu(loader: ModuleLoader, explicit: boolean): Promi
     if (typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas === 'undefined') {
       // tfjs-backend-webgpu reads synchronously by drawing into an OffscreenCanvas, which Node lacks; say so plainly
       // instead of a ReferenceError deep inside tfjs.
-      (backend as unknown as { readSync: () => never }).readSync = () => {
+      // Values still on the CPU (small tensors tfjs forwards to its CPU kernels, e.g. Tile) read as before.
+      const b = backend as unknown as {
+        readSync: (id: object) => unknown;
+        tensorMap: { get: (id: object) => { values?: unknown } | undefined };
+      };
+      const readCpuResident = b.readSync.bind(backend);
+      b.readSync = (id: object) => {
+        if (b.tensorMap.get(id)?.values != null) return readCpuResident(id);
         throw new SbmError(
           'UNSUPPORTED',
           'dataSync()/arraySync() cannot read WebGPU tensors in Node (no synchronous GPU readback): use await tensor.data()',

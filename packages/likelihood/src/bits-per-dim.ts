@@ -3,32 +3,16 @@ import {
   SbmError,
   checkFinite,
   checkNumber,
+  checkDataRange,
   checkTensor,
   describeValue,
   randomUniform,
+  type DataRange,
   type SeedStream,
 } from '@sbm/core';
 
-/** The interval that 8-bit data (256 levels) was scaled to before the model saw it, e.g. [0, 1] or [−1, 1]. */
-export type DataRange = readonly [number, number];
-
-export function checkDataRange(range: unknown, name = 'dataRange'): DataRange {
-  if (
-    !Array.isArray(range) ||
-    range.length !== 2 ||
-    !range.every((v) => typeof v === 'number' && Number.isFinite(v)) ||
-    !(range[1] > range[0])
-  ) {
-    throw new SbmError(
-      'INVALID_ARGUMENT',
-      `${name}: expected [lo, hi] with finite lo < hi, got ${describeValue(range)}`,
-      {
-        argument: name,
-      },
-    );
-  }
-  return range as unknown as DataRange;
-}
+// DataRange and its check live in @sbm/core (the data sets and configs use the same).
+export { checkDataRange, type DataRange };
 
 /**
  * The bits/dim offset for 8-bit data shown to the model in `dataRange`: log₂(256 / (hi − lo)).
@@ -63,6 +47,11 @@ export function bitsPerDim(nll: number, D: number, offset = 0): number {
 export function dequantize(x: tf.Tensor, seed: number | SeedStream, dataRange: DataRange = [0, 1]): tf.Tensor {
   checkTensor(x, 'x', undefined, { minRank: 1 });
   checkFinite(x, 'x');
+  return dequantizeUnchecked(x, seed, dataRange);
+}
+
+/** dequantize without the synchronous finiteness read (logLikelihood checks x asynchronously first). */
+export function dequantizeUnchecked(x: tf.Tensor, seed: number | SeedStream, dataRange: DataRange = [0, 1]): tf.Tensor {
   const [lo, hi] = checkDataRange(dataRange);
   return tf.tidy(() => {
     const unit = tf.div(tf.sub(x, lo), hi - lo);

@@ -2,8 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import {
   SbmError,
   checkChoice,
-  checkFinite,
+  checkFiniteAsync,
   checkNumber,
+  checkOptions,
   checkTensor,
   describeValue,
   sampleSize,
@@ -12,8 +13,8 @@ import {
   type SeedStream,
 } from '@sbm/core';
 import { dopri5, type OdeProgress } from '@sbm/ode';
-import { Sde, type ScoreFn } from '@sbm/sde';
-import { type DataRange, bpdOffset, checkDataRange, dequantize } from './bits-per-dim';
+import { isSde, type Sde, type ScoreFn } from '@sbm/sde';
+import { type DataRange, bpdOffset, checkDataRange, dequantizeUnchecked } from './bits-per-dim';
 import { DIVERGENCE_METHODS, type DivergenceMethod, makeProbes, valueAndProbe } from './divergence';
 
 export interface LikelihoodOptions {
@@ -70,7 +71,33 @@ export interface LikelihoodResult {
   latent?: tf.Tensor;
 }
 
-function checkOptions(score: unknown, x: unknown, sde: unknown, opts: LikelihoodOptions) {
+const LIKELIHOOD_OPTION_KEYS = [
+  'eps',
+  'rtol',
+  'atol',
+  'divergence',
+  'probes',
+  'maxExactDim',
+  'dataRange',
+  'bpdOffset',
+  'dequantize',
+  'returnLatent',
+  'signal',
+  'onProgress',
+] as const;
+
+// score_sde / torchdiffeq spellings of the same options.
+const LIKELIHOOD_ALIASES: Record<string, string> = {
+  hutchinson_type: 'divergence',
+  hutchinsonType: 'divergence',
+  data_range: 'dataRange',
+  return_latent: 'returnLatent',
+  callback: 'onProgress',
+};
+
+/** Synchronous checks; finiteness of x is checked asynchronously by the caller (no readback on GPU backends). */
+function checkArgs(score: unknown, x: unknown, sde: unknown, opts: LikelihoodOptions) {
+  checkOptions(opts, LIKELIHOOD_OPTION_KEYS, 'logLikelihood', LIKELIHOOD_ALIASES);
   if (typeof score !== 'function') {
     throw new SbmError('INVALID_ARGUMENT', `score: expected a function (x, t) => tensor, got ${describeValue(score)}`, {
       argument: 'score',
@@ -80,8 +107,7 @@ function checkOptions(score: unknown, x: unknown, sde: unknown, opts: Likelihood
   if (xt.dtype !== 'float32') {
     throw new SbmError('INVALID_ARGUMENT', `x: expected a float32 tensor, got dtype ${xt.dtype}`, { argument: 'x' });
   }
-  checkFinite(xt, 'x');
-  if (!(sde instanceof Sde)) {
+  if (!isSde(sde)) {
     throw new SbmError(
       'INVALID_ARGUMENT',
       `sde: expected an Sde instance (createSde(...)), got ${describeValue(sde)}`,
@@ -142,14 +168,15 @@ export async function logLikelihood(
   seed: number | SeedStream,
   opts: LikelihoodOptions = {},
 ): Promise<LikelihoodResult> {
-  const c = checkOptions(score, x, sde, opts);
+  const c = checkArgs(score, x, sde, opts);
+  await checkFiniteAsync(c.x, 'x');
   const stream = seedStream(seed);
   throwIfAborted(opts.signal, 'logLikelihood');
   const B = x.shape[0];
   const { D, eps, probes } = c;
   const dataShape = x.shape.slice(1);
   const rsde = sde.reverse(score, { probabilityFlow: true });
-  const data = opts.dequantize ? dequantize(x, stream, c.range ?? [0, 1]) : tf.clone(x);
+  const data = opts.dequantize ? dequantizeUnchecked(x, stream, c.range ?? [0, 1]) : tf.clone(x);
   // Drawn once: Hutchinson's estimator needs the same v along the whole trajectory, or the integral of a fresh
   // estimate per step would be a different (higher-variance) quantity than the trace integral it targets.
   const { v, copies } = makeProbes(c.divergence, B, D, probes, stream);
