@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { SbmError, broadcastBatch, checkChoice, checkNumber, seedStream, type SeedStream } from '@sbm/core';
-import type { ScoreFn, Sde } from '@sbm/sde';
+import { isVeType, type ScoreFn, type Sde } from '@sbm/sde';
 import { stdSde } from './conditioning';
 import type { ScoreModel } from './model';
 
@@ -41,10 +41,6 @@ function sameStd(a: Sde, b: Sde): boolean {
     const [sa, sb] = [a.std(f * a.T), b.std(f * b.T)];
     return Math.abs(sa - sb) <= 1e-6 * Math.max(Math.abs(sa), Math.abs(sb));
   });
-}
-
-function isVeType(sde: Sde): boolean {
-  return sde.alpha(0) === 1 && sde.alpha(sde.T) === 1;
 }
 
 /**
