@@ -7,6 +7,7 @@ export {
   loadReferenceWeights,
   importScoreSde,
   exportScoreSde,
+  exportScoreSdeAsync,
   referenceScoreFn,
 } from './score-sde';
 export type { ReferenceConfig, ScoreSdeConfigs, ImportScoreSdeOptions, ImportedScoreSde } from './score-sde';

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { SbmError, describeValue } from '@sbm/core';
 import { ScoreSdeNcsnpp, type ScoreSdeNcsnppConfig } from '@sbm/models';
 import { SubVpSde, VeSde, VpSde, isVeSde, type ScoreFn, type Sde } from '@sbm/sde';
-import { decodeSafetensors, encodeSafetensors } from '@sbm/safetensors';
+import { decodeSafetensors, encodeSafetensors, encodeSafetensorsAsync } from '@sbm/safetensors';
 import { isTorchTensor, pyGet, readPth, type TorchTensor } from './pth';
 
 /** A score_sde / score_sde_pytorch config as ml_collections' `to_json()` writes it (training / data / model). */
@@ -325,11 +325,8 @@ export function importScoreSde(opts: ImportScoreSdeOptions): ImportedScoreSde {
   return { model, sde, scoreFn: referenceScoreFn(model, sde, configs), configs };
 }
 
-/**
- * The model's weights under the reference's state-dict names and layouts (plus the `sigmas` buffer), as a
- * safetensors file that `NCSNpp(config).load_state_dict(safetensors.torch.load_file(f))` takes.
- */
-export function exportScoreSde(model: ScoreSdeNcsnpp): Uint8Array {
+/** The export's tensors (reference names and layouts, plus `sigmas`); the caller disposes them. */
+function referenceTensors(model: ScoreSdeNcsnpp): { name: string; tensor: tf.Tensor }[] {
   const cfg = model.toConfig();
   const tensors: { name: string; tensor: tf.Tensor }[] = [];
   try {
@@ -343,7 +340,34 @@ export function exportScoreSde(model: ScoreSdeNcsnpp): Uint8Array {
     const hi = Math.log(cfg.sigmaMax ?? 50);
     const sigmas = Float32Array.from({ length: n }, (_, i) => Math.exp(hi + ((lo - hi) * i) / (n - 1)));
     tensors.push({ name: 'sigmas', tensor: tf.tensor1d(sigmas) });
-    return encodeSafetensors(tensors, { format: 'pt', source: 'sbm @sbm/interop exportScoreSde' });
+    return tensors;
+  } catch (e) {
+    tf.dispose(tensors.map((t) => t.tensor));
+    throw e;
+  }
+}
+
+const EXPORT_METADATA = { format: 'pt', source: 'sbm @sbm/interop exportScoreSde' };
+
+/**
+ * The model's weights under the reference's state-dict names and layouts (plus the `sigmas` buffer), as a
+ * safetensors file that `NCSNpp(config).load_state_dict(safetensors.torch.load_file(f))` takes. Reads the weights
+ * back synchronously; `exportScoreSdeAsync` does not block GPU backends.
+ */
+export function exportScoreSde(model: ScoreSdeNcsnpp): Uint8Array {
+  const tensors = referenceTensors(model);
+  try {
+    return encodeSafetensors(tensors, EXPORT_METADATA);
+  } finally {
+    tf.dispose(tensors.map((e) => e.tensor));
+  }
+}
+
+/** As exportScoreSde, reading the weights with `await tensor.data()`. */
+export async function exportScoreSdeAsync(model: ScoreSdeNcsnpp): Promise<Uint8Array> {
+  const tensors = referenceTensors(model);
+  try {
+    return await encodeSafetensorsAsync(tensors, EXPORT_METADATA);
   } finally {
     tf.dispose(tensors.map((e) => e.tensor));
   }

@@ -3,7 +3,14 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SbmError } from '@sbm/core';
 import { decodeSafetensors, encodeSafetensors } from '@sbm/safetensors';
-import { configFromReference, exportScoreSde, importScoreSde, type ReferenceConfig } from '@sbm/interop';
+import { createScoreFn } from '@sbm/models';
+import {
+  configFromReference,
+  exportScoreSde,
+  exportScoreSdeAsync,
+  importScoreSde,
+  type ReferenceConfig,
+} from '@sbm/interop';
 
 const dir = new URL('./fixtures/ve-ncsnpp/', import.meta.url);
 const checkpoint = new Uint8Array(readFileSync(new URL('checkpoint_5.pth', dir)));
@@ -123,5 +130,29 @@ describe('state-dict mapping: safetensors round trip, missing / extra / mis-shap
     expect(refusal(() => importScoreSde({ checkpoint, config, weights: 'best' as unknown as 'ema' })).message).toMatch(
       /^weights: expected "ema" or "model", got "best"/,
     );
+  });
+});
+
+describe('the imported model is an ordinary sbm model', () => {
+  it("createScoreFn(model, sde) gives the reference's score (VE: the same σ(t) labels)", async () => {
+    const before = tf.memory().numTensors;
+    const { model, sde, scoreFn } = importScoreSde({ checkpoint, config });
+    const x = tf.randomUniform([2, 16, 16, 3], 0, 1, 'float32', 5);
+    const t = tf.tensor1d([1e-5, 0.5]);
+    const a = scoreFn(x, t);
+    const b = createScoreFn(model, sde)(x, t);
+    const rel = tf.tidy(() => tf.div(tf.max(tf.abs(tf.sub(a, b))), tf.max(tf.abs(a))));
+    expect((await rel.data())[0]).toBeLessThan(1e-6);
+    tf.dispose([x, t, a, b, rel]);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('exportScoreSdeAsync writes the same bytes as exportScoreSde', async () => {
+    const { model } = importScoreSde({ checkpoint, config });
+    const [a, b] = [exportScoreSde(model), await exportScoreSdeAsync(model)];
+    expect(b.length).toBe(a.length);
+    expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+    model.dispose();
   });
 });
