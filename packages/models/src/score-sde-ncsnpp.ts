@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, checkChoice, checkNumber, type SeedStream } from '@sbm/core';
+import { SbmError, checkChoice, checkNumber, checkTensor, type SeedStream } from '@sbm/core';
 import { gaussianFourierProjection, sinusoidalEmbedding } from './embeddings';
 import { dense, dropout, groupNorm, swish, upsampleNearest2x, avgPool2x } from './layers';
 import { ScoreModel, checkBool, checkIntList, checkKeys, type ForwardContext } from './model';
@@ -499,8 +499,9 @@ export class ScoreSdeNcsnpp extends ScoreModel<ScoreSdeNcsnppConfig> {
    * list, NHWC for images: for layer-by-layer comparison with a reference model.
    */
   applyWithActivations(x: tf.Tensor, cond: tf.Tensor1D): { output: tf.Tensor; activations: tf.Tensor[] } {
-    // apply() validates the inputs and the model's state.
-    tf.dispose(this.apply(x, cond));
+    if (this.isDisposed) throw new SbmError('INVALID_ARGUMENT', `model: this ${this.name} model has been disposed`);
+    checkTensor(x, 'x', [null, ...this.sampleShape]);
+    checkTensor(cond, 'cond', [x.shape[0]]);
     return tf.tidy(() => {
       const activations: tf.Tensor[] = [];
       const output = this.run(x as tf.Tensor4D, cond, { training: false, nextSeed: () => 0 }, (i, t) => {

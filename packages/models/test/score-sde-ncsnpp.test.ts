@@ -144,6 +144,27 @@ describeWithBackends(
       expect(tf.memory().numTensors).toBe(before);
     });
 
+    it('config errors name the key; a disposed model refuses applyWithActivations', () => {
+      const msg = (c: Record<string, unknown>) => {
+        try {
+          modelFromConfig({ ...TINY, ...c }).dispose();
+        } catch (e) {
+          return (e as Error).message;
+        }
+        return 'no error';
+      };
+      expect(msg({ resblockType: 'wide' })).toMatch(/^model\.resblockType: /);
+      expect(msg({ resblock_type: 'ddpm' })).toMatch(/^model\.resblock_type: not an option/);
+      expect(msg({ progressive: 'skip' })).toMatch(/^model\.progressive: /);
+      const m = new ScoreSdeNcsnpp(TINY, 0);
+      m.dispose();
+      const [x, c] = [tf.zeros([1, 8, 8, 2]), tf.ones([1]) as tf.Tensor1D];
+      const before = tf.memory().numTensors;
+      expect(() => m.applyWithActivations(x, c)).toThrow(/disposed/);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([x, c]);
+    });
+
     for (const [label, patch] of SWITCHES) {
       it(`${label}: runs, trains (finite gradients), leak-free`, async () => {
         const before = tf.memory().numTensors;
