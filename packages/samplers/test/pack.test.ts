@@ -91,11 +91,11 @@ describe.skipIf(!npmOk)('npm pack + install in a blank project (needs npm and th
 
     writeFileSync(
       join(proj, 'esm.mjs'),
-      `import * as tf from '@tensorflow/tfjs';\nimport { VpSde } from '@sbm/sde';\nimport { sample } from '@sbm/samplers';\nconst sde = new VpSde();\n${scoreSource('tf', ['pc', 'ode', 'dpm-solver'])}`,
+      `import * as tf from '@tensorflow/tfjs';\nimport { VpSde, sample } from '@sbm/samplers';\nconst sde = new VpSde();\n${scoreSource('tf', ['pc', 'ode', 'dpm-solver'])}`,
     );
     writeFileSync(
       join(proj, 'cjs.cjs'),
-      `const tf = require('@tensorflow/tfjs');\nconst { VeSde } = require('@sbm/sde');\nconst { sample } = require('@sbm/samplers');\n(async () => {\nconst sde = new VeSde();\n${scoreSource('tf', ['dpm-solver'])}\n})();`,
+      `const tf = require('@tensorflow/tfjs');\nconst { VeSde } = require('@sbm/sde');\nconst { sample, VeSde: Re } = require('@sbm/samplers');\nif (Re !== VeSde) throw new Error('@sbm/samplers re-exports a different VeSde');\n(async () => {\nconst sde = new VeSde();\n${scoreSource('tf', ['dpm-solver'])}\n})();`,
     );
     for (const script of ['esm.mjs', 'cjs.cjs']) {
       const stdout = execFileSync('node', [script], { cwd: proj, encoding: 'utf8', timeout: 300_000 });
