@@ -1,5 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, describeValue, type CheckpointStorage } from '@sbm/core';
+import {
+  SbmError,
+  describeValue,
+  type CheckpointLock,
+  type CheckpointLockHolder,
+  type CheckpointLockOptions,
+  type CheckpointStorage,
+} from '@sbm/core';
 import { download } from './download';
 
 const SCHEMES = ['indexeddb://', 'localstorage://', 'downloads://'] as const;
@@ -22,6 +29,15 @@ export function checkpointUrl(location: unknown): string {
     );
   }
   return `indexeddb://${location}`;
+}
+
+/** The part of the Web Locks API used here (lib.dom's LockManager, kept local so no DOM lib is required). */
+interface LockManagerLike {
+  request(
+    name: string,
+    options: { mode: 'exclusive'; ifAvailable: boolean },
+    callback: (lock: object | null) => Promise<void> | undefined,
+  ): Promise<unknown>;
 }
 
 function requestToPromise<T>(req: IDBRequest<T>): Promise<T> {
@@ -96,6 +112,59 @@ export class BrowserCheckpointStorage implements CheckpointStorage {
     if (url.startsWith('downloads://')) return false;
     const models = await tf.io.listModels();
     return url in models;
+  }
+
+  /**
+   * The writer lock of `location` through the Web Locks API (navigator.locks, shared by every tab and worker of the
+   * origin; the browser releases it when the holder's page closes, so there is never a stale lock to take over).
+   * LOCKED when another tab or worker holds it; UNSUPPORTED where the API is missing (old browsers, non-secure
+   * contexts), since IndexedDB offers no exclusive-create primitive to build a lock that survives a closed tab.
+   * Nothing is left to clean under it: IndexedDB writes commit whole or not at all.
+   */
+  async lock(location: string, opts: CheckpointLockOptions = {}): Promise<CheckpointLock> {
+    const url = checkpointUrl(location);
+    const locks = (globalThis.navigator as { locks?: LockManagerLike } | undefined)?.locks;
+    if (!locks || typeof locks.request !== 'function') {
+      throw new SbmError('UNSUPPORTED', `lock ${url}: the Web Locks API (navigator.locks) is not available here`);
+    }
+    const name = `sbm-checkpoint:${url}`;
+    const holder: CheckpointLockHolder = {
+      pid: 0,
+      hostname: globalThis.location?.host ?? 'browser',
+      startedAt: new Date().toISOString(),
+      ...(opts.owner ? { owner: opts.owner } : {}),
+    };
+    let release!: () => void;
+    const releasedPromise = new Promise<void>((res) => (release = res));
+    const granted = await new Promise<boolean>((resolve, reject) => {
+      locks
+        .request(name, { mode: 'exclusive', ifAvailable: true }, (lock) => {
+          resolve(lock !== null);
+          return lock === null ? undefined : releasedPromise;
+        })
+        .catch(reject);
+    });
+    if (!granted) {
+      throw new SbmError('LOCKED', `${url} is locked by another tab or worker of this site (Web Lock "${name}")`, {
+        location: url,
+        lock: name,
+      });
+    }
+    let held = true;
+    return {
+      location: url,
+      holder,
+      removed: [],
+      warnings: [],
+      get held() {
+        return held;
+      },
+      async release() {
+        if (!held) return;
+        held = false;
+        release();
+      },
+    };
   }
 
   async writeFile(location: string, name: string, data: Uint8Array | string): Promise<void> {

@@ -111,5 +111,16 @@ export async function atomicWriteFile(path: string, data: Uint8Array | string, f
 
 export function ioError(message: string, cause: unknown): SbmError {
   const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
-  return new SbmError('IO_ERROR', `${message}: ${reason}`, { cause: reason }, { cause });
+  // The errno code (EACCES, EROFS, ENOSPC, ...) and the path, so callers can tell a read-only or full disk apart.
+  const { code, path } = (cause ?? {}) as { code?: unknown; path?: unknown };
+  return new SbmError(
+    'IO_ERROR',
+    `${message}: ${reason}`,
+    {
+      cause: reason,
+      ...(typeof code === 'string' ? { errno: code } : {}),
+      ...(typeof path === 'string' ? { path } : {}),
+    },
+    { cause },
+  );
 }

@@ -7,6 +7,8 @@ export { initWebgpu, describeAdapter } from './webgpu';
 export type { AdapterDescription } from './webgpu';
 export { FileCheckpointStorage, fileStorage, MODEL_JSON, WEIGHTS_BIN } from './storage';
 export type { FileStorageOptions } from './storage';
+export { lockDirectory, removeOrphanTemporaries, pidState, LOCK_FILE } from './lock';
+export type { LockDirectoryOptions, PidState } from './lock';
 export { PngOutput, pngOutput, encodePng, decodePng } from './png';
 export { atomicWriteFile, atomicWriteFiles, ioError, nodeFs } from './atomic';
 export type { FsOps } from './atomic';

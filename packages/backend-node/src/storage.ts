@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SbmError, describeValue, type CheckpointStorage } from '@sbm/core';
+import { SbmError, describeValue, type CheckpointLock, type CheckpointStorage } from '@sbm/core';
+import { lockDirectory, type LockDirectoryOptions } from './lock';
 import { atomicWriteFiles, ioError, nodeFs, type FsOps } from './atomic';
 
 export const MODEL_JSON = 'model.json';
@@ -83,6 +84,14 @@ export class FileCheckpointStorage implements CheckpointStorage {
 
   async exists(location: string): Promise<boolean> {
     return this.fs.exists(join(checkLocation(location, 'exists'), MODEL_JSON));
+  }
+
+  /**
+   * The writer lock of directory `location` (lockDirectory: `sbm.lock` with pid, hostname and start time; LOCKED
+   * for a live holder, a stale one taken over; leftover temporaries of interrupted saves removed under it).
+   */
+  async lock(location: string, opts?: LockDirectoryOptions): Promise<CheckpointLock> {
+    return lockDirectory(checkLocation(location, 'lock'), opts);
   }
 
   async writeFile(location: string, name: string, data: Uint8Array | string): Promise<void> {

@@ -25,6 +25,45 @@ export interface CheckpointStorage {
   /** Raw file / blob access for side files (config JSON, optimizer state). Writes are atomic. */
   writeFile(location: string, name: string, data: Uint8Array | string): Promise<void>;
   readFile(location: string, name: string): Promise<Uint8Array>;
+  /**
+   * Takes the exclusive writer lock of `location` (a run directory, a key prefix) before anything writes there.
+   * A live holder: SbmError('LOCKED') naming it. A stale lock (its process is gone) is taken over, reported in
+   * `takenOver` / `warnings`. Under the lock, the storage removes what interrupted writes left (orphan temporaries).
+   * Optional: a storage without it offers no protection against two writers.
+   */
+  lock?(location: string, opts?: CheckpointLockOptions): Promise<CheckpointLock>;
+}
+
+/** Who holds (or held) a checkpoint location's lock. */
+export interface CheckpointLockHolder {
+  /** Process id (Node), or 0 where there is none (a browser tab). */
+  pid: number;
+  hostname: string;
+  /** ISO 8601 time the lock was taken. */
+  startedAt: string;
+  /** What took it, e.g. "sbm train" (free text). */
+  owner?: string;
+}
+
+export interface CheckpointLockOptions {
+  /** Recorded in the lock as `owner` (e.g. "sbm train --out runs/x"). */
+  owner?: string;
+}
+
+/** An exclusive writer lock on a checkpoint location, held until `release()` (or the process ends). */
+export interface CheckpointLock {
+  readonly location: string;
+  readonly holder: CheckpointLockHolder;
+  /** The previous holder of a stale lock that was taken over (its process was gone). */
+  readonly takenOver?: CheckpointLockHolder;
+  /** Leftovers of an interrupted write removed under the lock (paths / keys). */
+  readonly removed: string[];
+  /** Lines for the user: a takeover, removed leftovers. */
+  readonly warnings: string[];
+  /** Whether this lock is still held (false after release). */
+  readonly held: boolean;
+  /** Releases the lock; idempotent. */
+  release(): Promise<void>;
 }
 
 /** Image output: an RGBA or grayscale byte image → PNG at `location`. */

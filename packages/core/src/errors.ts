@@ -16,6 +16,8 @@ export type SbmErrorCode =
   | 'CONFIG_MISMATCH'
   | 'FILE_NOT_FOUND'
   | 'IO_ERROR'
+  /** A checkpoint location is locked by another live writer (details: holder { pid, hostname, startedAt }). */
+  | 'LOCKED'
   | 'ABORTED'
   | 'TENSOR_LEAK';
 

@@ -9,6 +9,8 @@ export {
   FiniteWatch,
   checkSeed,
   checkImagePixels,
+  checkFnOutput,
+  withGradientCleanup,
 } from './validate';
 export type { NumberRule } from './validate';
 export { checkDataRange } from './data-range';
@@ -52,5 +54,8 @@ export type {
   BackendSelection,
   SelectionAttempt,
   CheckpointStorage,
+  CheckpointLock,
+  CheckpointLockHolder,
+  CheckpointLockOptions,
   ImageOutput,
 } from './backend';

@@ -70,20 +70,66 @@ export interface LossHistory {
   pending: { sum: number; count: number };
 }
 
+/** What the pointer records of a slot it vouches for. */
+export interface SlotRecord {
+  step: number;
+  /** CRC-32 of the slot's config.json in canonical form (configChecksum). */
+  configCrc32: number;
+}
+
 export interface CheckpointPointer {
   format: 'sbm-checkpoint-pointer';
   formatVersion: number;
   slot: Slot;
   step: number;
+  /**
+   * Step and config checksum of each slot known to hold a complete checkpoint: the named one, and the other one
+   * while it is untouched (the loader's fallback). Absent in pointers written before checksums (loaded with a note).
+   */
+  slots?: Partial<Record<Slot, SlotRecord>>;
+}
+
+/** Why a load used the slot the pointer does not name. */
+export interface SlotFallback {
+  /** The slot the pointer names, which did not verify. */
+  slot: Slot;
+  step: number;
+  reason: string;
 }
 
 /** The raw contents of a checkpoint: tensors by name (the caller disposes them) and the config. */
 export interface CheckpointData {
   config: CheckpointConfig;
+  /** The slot loaded: the one the pointer names, or the other one after a fallback. */
   slot: Slot;
+  /** Set when the named slot did not verify and the other, intact one was loaded instead. */
+  fellBackFrom?: SlotFallback;
+  /** Lines for the user: a fallback, a checkpoint without config checksum. */
+  warnings: string[];
   model: tf.NamedTensorMap;
   ema: tf.NamedTensorMap;
   optimizer: AdamState;
+}
+
+export function otherSlot(slot: Slot): Slot {
+  return slot === 'slot-a' ? 'slot-b' : 'slot-a';
+}
+
+/** JSON with sorted keys and no whitespace, so two configs compare (and checksum) equal whatever their layout. */
+export function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, val: unknown) =>
+    val && typeof val === 'object' && !Array.isArray(val)
+      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : val,
+  );
+}
+
+/**
+ * The checksum the pointer records of a config.json: CRC-32 of its canonical JSON, so re-indenting the file keeps
+ * it, while any changed value (another SDE, β, step) does not.
+ */
+export function configChecksum(config: unknown): number {
+  return crc32(new TextEncoder().encode(canonicalJson(config)));
 }
 
 export function joinLocation(location: string, ...parts: string[]): string {
@@ -154,6 +200,20 @@ function parsePointer(raw: Uint8Array, location: string): CheckpointPointer {
   ) {
     throw corrupt(location, `${POINTER_FILE} is not an sbm checkpoint pointer: ${describeValue(p)}`);
   }
+  if (p.slots !== undefined) {
+    const ok =
+      p.slots !== null &&
+      typeof p.slots === 'object' &&
+      Object.entries(p.slots).every(
+        ([k, r]) =>
+          SLOTS.includes(k as Slot) &&
+          r !== null &&
+          typeof r === 'object' &&
+          Number.isInteger(r.step) &&
+          Number.isInteger(r.configCrc32),
+      );
+    if (!ok) throw corrupt(location, `${POINTER_FILE}: slots is malformed: ${JSON.stringify(p.slots)}`);
+  }
   if (p.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
     throw new SbmError(
       'UNSUPPORTED',
@@ -163,18 +223,38 @@ function parsePointer(raw: Uint8Array, location: string): CheckpointPointer {
   return p;
 }
 
+export interface SaveCheckpointOptions {
+  /**
+   * The slot to write (default: the one the pointer does not name). After a load fell back to the slot the
+   * pointer does not name, pass the damaged one here, so the save never overwrites the one intact checkpoint.
+   */
+  slot?: Slot;
+}
+
 /**
  * Writes a complete checkpoint into the slot the pointer does not name, then rewrites the pointer (one atomic
  * file write) to name it. Until that last write the previous checkpoint is untouched and stays the one loaded, so
- * a crash or SIGKILL at any moment leaves a loadable checkpoint. Returns the slot written.
+ * a crash or SIGKILL at any moment leaves a loadable checkpoint. Returns the slot written. A damaged pointer is
+ * CORRUPT_CHECKPOINT (nothing is written): it is never taken for "no checkpoint yet".
  */
 export async function saveCheckpoint(
   storage: CheckpointStorage,
   location: string,
   contents: CheckpointContents,
+  opts: SaveCheckpointOptions = {},
 ): Promise<Slot> {
-  const current = await readPointer(storage, location).catch(() => undefined);
-  const slot: Slot = current?.slot === 'slot-a' ? 'slot-b' : 'slot-a';
+  const current = await readPointer(storage, location);
+  if (opts.slot !== undefined && !SLOTS.includes(opts.slot)) {
+    throw new SbmError(
+      'INVALID_ARGUMENT',
+      `saveCheckpoint: slot: expected "slot-a" or "slot-b", got ${describeValue(opts.slot)}`,
+      {
+        argument: 'slot',
+      },
+    );
+  }
+  const slot: Slot = opts.slot ?? (current?.slot === 'slot-a' ? 'slot-b' : 'slot-a');
+  const kept = otherSlot(slot);
   const dir = joinLocation(location, slot);
   const modelWeights = Object.fromEntries(contents.model.getWeights().map((w) => [w.name, w.tensor]));
   const emaWeights = Object.fromEntries(contents.ema.getWeights().map((w) => [w.name, w.tensor]));
@@ -201,11 +281,18 @@ export async function saveCheckpoint(
     files,
   };
   await storage.writeFile(dir, CONFIG_FILE, JSON.stringify(config, null, 1));
+  const slots: Partial<Record<Slot, SlotRecord>> = {
+    [slot]: { step: config.step, configCrc32: configChecksum(config) },
+  };
+  // The untouched slot stays vouched for, so the loader can fall back to it.
+  const keptRecord = current?.slots?.[kept];
+  if (keptRecord) slots[kept] = keptRecord;
   const pointer: CheckpointPointer = {
     format: 'sbm-checkpoint-pointer',
     formatVersion: CHECKPOINT_FORMAT_VERSION,
     slot,
     step: contents.config.step,
+    slots,
   };
   await storage.writeFile(location, POINTER_FILE, JSON.stringify(pointer));
   return slot;
@@ -275,12 +362,26 @@ async function loadArtifactSet(
   }
 }
 
+export interface ReadCheckpointOptions {
+  /**
+   * When the slot the pointer names does not verify (missing or truncated file, CRC or config checksum mismatch,
+   * bad JSON), load the other slot if that one verifies, and say so in `fellBackFrom` / `warnings` (default true).
+   * false: CORRUPT_CHECKPOINT instead.
+   */
+  fallback?: boolean;
+}
+
 /**
  * Reads the checkpoint the pointer at `location` names: config and tensors by name, checked against the sizes and
- * CRC-32s recorded at save time. FILE_NOT_FOUND when there is no checkpoint, CORRUPT_CHECKPOINT when a file is
- * malformed, truncated or does not match. The caller disposes the tensors.
+ * CRC-32s recorded at save time, and the config against the checksum the pointer records. If that slot is damaged,
+ * the other slot is loaded when it verifies (see ReadCheckpointOptions.fallback). FILE_NOT_FOUND when there is no
+ * checkpoint, CORRUPT_CHECKPOINT when the pointer is damaged or no slot verifies. The caller disposes the tensors.
  */
-export async function readCheckpoint(storage: CheckpointStorage, location: string): Promise<CheckpointData> {
+export async function readCheckpoint(
+  storage: CheckpointStorage,
+  location: string,
+  opts: ReadCheckpointOptions = {},
+): Promise<CheckpointData> {
   checkStorage(storage);
   let raw: Uint8Array;
   try {
@@ -294,17 +395,82 @@ export async function readCheckpoint(storage: CheckpointStorage, location: strin
     throw e;
   }
   const pointer = parsePointer(raw, location);
-  const dir = joinLocation(location, pointer.slot);
+  const named = pointer.slot;
+  try {
+    return await readSlot(storage, location, named, pointer.step, pointer.slots?.[named], pointer.slots !== undefined);
+  } catch (e) {
+    if (!isSbmError(e, 'CORRUPT_CHECKPOINT') || opts.fallback === false) throw e;
+    const other = otherSlot(named);
+    const record = pointer.slots?.[other];
+    let data: CheckpointData;
+    try {
+      data = await readSlot(storage, location, other, record?.step, record, pointer.slots !== undefined);
+    } catch (e2) {
+      if (!isSbmError(e2) || (e2.code !== 'CORRUPT_CHECKPOINT' && e2.code !== 'FILE_NOT_FOUND')) throw e2;
+      throw new SbmError(
+        'CORRUPT_CHECKPOINT',
+        `${e.message}; the other slot, ${other}, cannot be used either: ${e2.message.replace(/^checkpoint [^:]*: /, '')}`,
+        { ...e.details, fallback: { slot: other, reason: e2.message } },
+        { cause: e },
+      );
+    }
+    const reason = e.message.replace(/^checkpoint [^:]*: /, '');
+    data.fellBackFrom = { slot: named, step: pointer.step, reason };
+    data.warnings.unshift(
+      `checkpoint ${location}: ${named} (step ${pointer.step}, named by ${POINTER_FILE}) is damaged (${reason}); ` +
+        `loaded ${other} (step ${data.config.step}) instead`,
+    );
+    return data;
+  }
+}
+
+/**
+ * Reads and verifies one slot. `step` / `record`: what the pointer says of it (undefined: nothing, then only the
+ * slot's own CRCs are checked). `checksums`: whether the pointer records checksums at all (false: an old one).
+ */
+async function readSlot(
+  storage: CheckpointStorage,
+  location: string,
+  slot: Slot,
+  step: number | undefined,
+  record: SlotRecord | undefined,
+  checksums: boolean,
+): Promise<CheckpointData> {
+  const dir = joinLocation(location, slot);
+  const warnings: string[] = [];
   let config: CheckpointConfig;
   try {
     config = JSON.parse(textDecoder.decode(await storage.readFile(dir, CONFIG_FILE))) as CheckpointConfig;
   } catch (e) {
     if (isSbmError(e) && e.code !== 'FILE_NOT_FOUND') throw e;
-    throw corrupt(location, `${pointer.slot}/${CONFIG_FILE} is missing or not valid JSON (${String(e)})`);
+    throw corrupt(location, `${slot}/${CONFIG_FILE} is missing or not valid JSON (${String(e)})`, { slot });
   }
   checkConfig(config, location);
-  if (config.step !== pointer.step) {
-    throw corrupt(location, `${POINTER_FILE} names step ${pointer.step} but ${pointer.slot} holds step ${config.step}`);
+  if (step !== undefined && config.step !== step) {
+    throw corrupt(location, `${POINTER_FILE} names step ${step} for ${slot} but ${slot} holds step ${config.step}`, {
+      slot,
+    });
+  }
+  if (record) {
+    const sum = configChecksum(config);
+    if (sum !== record.configCrc32) {
+      throw corrupt(
+        location,
+        `${slot}/${CONFIG_FILE} does not match the checksum in ${POINTER_FILE} (crc32 ${sum}, recorded ` +
+          `${record.configCrc32}): it was edited or damaged after the save`,
+        { slot, field: 'configCrc32' },
+      );
+    }
+  } else if (!checksums) {
+    warnings.push(
+      `checkpoint ${location}: ${slot}/${CONFIG_FILE} carries no checksum (saved by an earlier @sbm/training); ` +
+        'its weights are verified, its settings are not',
+    );
+  } else {
+    warnings.push(
+      `checkpoint ${location}: ${slot}/${CONFIG_FILE} is not vouched for by ${POINTER_FILE} ` +
+        '(its save was not completed or predates checksums); its weights are verified, its settings are not',
+    );
   }
   const loaded: tf.NamedTensorMap[] = [];
   try {
@@ -321,10 +487,10 @@ export async function readCheckpoint(storage: CheckpointStorage, location: strin
     else if (name.startsWith('v/')) v[name.slice(2)] = t;
     else {
       for (const x of loaded) tf.dispose(x);
-      throw corrupt(location, `unexpected optimizer entry "${name}"`);
+      throw corrupt(location, `unexpected optimizer entry "${name}"`, { slot });
     }
   }
-  return { config, slot: pointer.slot, model, ema, optimizer: { step: config.step, m, v } };
+  return { config, slot, warnings, model, ema, optimizer: { step: config.step, m, v } };
 }
 
 export interface LoadedCheckpoint {
@@ -335,15 +501,26 @@ export interface LoadedCheckpoint {
   /** Adam's step and moments by weight name (the caller disposes the tensors). */
   optimizerState: AdamState;
   config: CheckpointConfig;
+  /** The slot loaded. */
+  slot: Slot;
+  /** Set when the slot the pointer names was damaged and the other, intact one was loaded. */
+  fellBackFrom?: SlotFallback;
+  /** Lines for the user (a fallback; a checkpoint saved without config checksum). */
+  warnings: string[];
 }
 
 /**
  * Loads the latest checkpoint at `location`: rebuilds the model from its config (`modelFromConfig`), loads the
- * weights and the EMA. Errors: FILE_NOT_FOUND (no checkpoint), CORRUPT_CHECKPOINT (malformed / truncated /
- * mismatching files). Nothing is written. The caller disposes `model`, `ema` and the optimizer tensors.
+ * weights and the EMA. Errors: FILE_NOT_FOUND (no checkpoint), CORRUPT_CHECKPOINT (a damaged pointer, or no slot
+ * whose files verify); a damaged named slot falls back to the other one when it verifies (`fellBackFrom`,
+ * `warnings`; see readCheckpoint). Nothing is written. The caller disposes `model`, `ema` and the optimizer tensors.
  */
-export async function loadCheckpoint(storage: CheckpointStorage, location: string): Promise<LoadedCheckpoint> {
-  const data = await readCheckpoint(storage, location);
+export async function loadCheckpoint(
+  storage: CheckpointStorage,
+  location: string,
+  opts: ReadCheckpointOptions = {},
+): Promise<LoadedCheckpoint> {
+  const data = await readCheckpoint(storage, location, opts);
   let model: ScoreModel | undefined;
   let ema: ExponentialMovingAverage | undefined;
   try {
@@ -364,7 +541,15 @@ export async function loadCheckpoint(storage: CheckpointStorage, location: strin
     throw e;
   }
   tf.dispose([data.model, data.ema]);
-  return { model, ema, optimizerState: data.optimizer, config: data.config };
+  return {
+    model,
+    ema,
+    optimizerState: data.optimizer,
+    config: data.config,
+    slot: data.slot,
+    ...(data.fellBackFrom ? { fellBackFrom: data.fellBackFrom } : {}),
+    warnings: data.warnings,
+  };
 }
 
 export function checkStorage(storage: unknown): CheckpointStorage {

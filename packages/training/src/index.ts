@@ -7,6 +7,9 @@ export {
   readCheckpoint,
   saveCheckpoint,
   readPointer,
+  configChecksum,
+  canonicalJson,
+  otherSlot,
   CHECKPOINT_FORMAT_VERSION,
   POINTER_FILE,
   CONFIG_FILE,
@@ -22,6 +25,10 @@ export type {
   LossHistory,
   ArtifactInfo,
   Slot,
+  SlotRecord,
+  SlotFallback,
+  ReadCheckpointOptions,
+  SaveCheckpointOptions,
 } from './checkpoint';
 export { tensorBatchSource } from './data';
 export type { BatchSource } from './data';

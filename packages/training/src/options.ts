@@ -1,5 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, checkNumber, checkOptions, checkSeed, describeValue, type CheckpointStorage } from '@sbm/core';
+import {
+  SbmError,
+  checkNumber,
+  checkOptions,
+  checkSeed,
+  describeValue,
+  type CheckpointLock,
+  type CheckpointStorage,
+} from '@sbm/core';
 import { isSde, isVeType, type Sde } from '@sbm/sde';
 import { getLoss, type Loss } from '@sbm/losses';
 import { ScoreModel } from '@sbm/models';
@@ -69,7 +77,13 @@ export interface RunConfig {
   progressEvery: number;
   nanCheckEvery: number;
   historyEvery: number;
-  checkpoint?: { storage: CheckpointStorage; location: string; every: number };
+  checkpoint?: {
+    storage: CheckpointStorage;
+    location: string;
+    every: number;
+    lock?: CheckpointLock;
+    onWarning?: (message: string) => void;
+  };
 }
 
 /** Checks train()'s options (unknown keys included, with a did-you-mean) and resolves the defaults. */
@@ -118,7 +132,28 @@ export function resolveOptions(opts: TrainOptions): RunConfig {
       );
     }
     const every = checkNumber(ckpt.every ?? 1000, 'checkpoint.every', { integer: true, min: 1 });
-    checkpoint = { storage, location: ckpt.location, every };
+    checkOptions(ckpt, ['storage', 'location', 'every', 'lock', 'onWarning'], 'train: checkpoint', {});
+    const { lock, onWarning } = ckpt;
+    if (
+      lock !== undefined &&
+      (lock === null || typeof lock !== 'object' || typeof lock.release !== 'function' || !lock.held)
+    ) {
+      throw new SbmError(
+        'INVALID_ARGUMENT',
+        `checkpoint.lock: expected a held lock (storage.lock(location)), got ${lock && typeof lock === 'object' && typeof lock.release === 'function' ? 'a released lock' : describeValue(lock)}`,
+        { argument: 'checkpoint.lock' },
+      );
+    }
+    if (onWarning !== undefined && typeof onWarning !== 'function') {
+      throw new SbmError(
+        'INVALID_ARGUMENT',
+        `checkpoint.onWarning: expected a function, got ${describeValue(onWarning)}`,
+        {
+          argument: 'checkpoint.onWarning',
+        },
+      );
+    }
+    checkpoint = { storage, location: ckpt.location, every, lock, onWarning };
   }
   if (opts.resume && !checkpoint) {
     throw new SbmError(

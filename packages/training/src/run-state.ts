@@ -4,12 +4,15 @@ import type { ExponentialMovingAverage } from '@sbm/models';
 import type { BatchPosition } from '@sbm/datasets';
 import type { Adam } from './adam';
 import {
+  canonicalJson as canonical,
   joinLocation,
+  otherSlot,
   readCheckpoint,
   readPointer,
   saveCheckpoint,
   type CheckpointConfig,
   type LossHistory,
+  type Slot,
 } from './checkpoint';
 import type { RunConfig } from './options';
 
@@ -24,6 +27,10 @@ export interface RunState {
   savedAt: number;
   /** Where this call last wrote a checkpoint, or null. */
   written: string | null;
+  /** The slot holding the newest verified checkpoint (resumed from or saved), which the next save must not touch. */
+  slot: Slot | null;
+  /** Lines for the user gathered on the way (a slot fallback on resume, an old checkpoint without checksum). */
+  warnings: string[];
 }
 
 /** Plain-JSON description of the objective, compared on resume. */
@@ -34,15 +41,6 @@ export function lossDescription(run: RunConfig): Record<string, unknown> {
     options[k] = typeof v === 'function' ? `function:${(v as { name?: string }).name || 'anonymous'}` : v;
   }
   return { name, options };
-}
-
-/** JSON with sorted keys, so two configs compare equal whatever their key order. */
-function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, val: unknown) =>
-    val && typeof val === 'object' && !Array.isArray(val)
-      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
-      : val,
-  );
 }
 
 /**
@@ -63,9 +61,15 @@ export async function restoreRun(
     lastGood: null,
     savedAt: -1,
     written: null,
+    slot: null,
+    warnings: [],
   };
   const ck = run.checkpoint;
-  if (!resume || !ck || (await readPointer(ck.storage, ck.location)) === undefined) return fresh;
+  if (!ck) return fresh;
+  // Read also without resume: a damaged pointer fails here (CORRUPT_CHECKPOINT), before any work, rather than at
+  // the first save, and is never taken for "no checkpoint".
+  const pointer = await readPointer(ck.storage, ck.location);
+  if (!resume || pointer === undefined) return fresh;
   const data = await readCheckpoint(ck.storage, ck.location);
   try {
     const c = data.config;
@@ -98,6 +102,8 @@ export async function restoreRun(
       lastGood: { location: joinLocation(ck.location, data.slot), step: c.step },
       savedAt: c.step,
       written: null,
+      slot: data.slot,
+      warnings: data.warnings,
     };
   } finally {
     tf.dispose([data.model, data.ema, data.optimizer.m, data.optimizer.v]);
@@ -137,12 +143,14 @@ export async function saveRun(
     emaUpdates: ema.numUpdates,
     lossHistory: state.history,
   };
-  const slot = await saveCheckpoint(ck.storage, ck.location, {
-    model: run.model,
-    ema,
-    optimizer: adam.getState(),
-    config,
-  });
+  const slot = await saveCheckpoint(
+    ck.storage,
+    ck.location,
+    { model: run.model, ema, optimizer: adam.getState(), config },
+    // After a fallback the pointer names the damaged slot: write there, never over the intact one.
+    state.slot ? { slot: otherSlot(state.slot) } : {},
+  );
+  state.slot = slot;
   state.savedAt = state.step;
   state.lastGood = { location: joinLocation(ck.location, slot), step: state.step };
   state.written = state.lastGood.location;

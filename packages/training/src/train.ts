@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { isSbmError } from '@sbm/core';
+import { isSbmError, type CheckpointLock } from '@sbm/core';
 import { ExponentialMovingAverage, createScoreFn } from '@sbm/models';
 import { Adam } from './adam';
 import { StepLog } from './guard';
@@ -32,8 +32,21 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const ema = new ExponentialMovingAverage(model, { decay: run.emaDecay, warmup: run.emaWarmup });
   const update = new TrainStep({ model, adam, ema, lr: run.lr, warmup: run.warmup, gradClip: run.gradClip });
   const log = new StepLog();
+  const warnings: string[] = [];
+  const warn = (w: string) => {
+    warnings.push(w);
+    run.checkpoint?.onWarning?.(w);
+  };
+  const ck = run.checkpoint;
+  let ownLock: CheckpointLock | undefined;
   try {
+    // The whole run holds the location's writer lock: a second writer fails here (LOCKED) before touching anything.
+    if (ck && !ck.lock && typeof ck.storage.lock === 'function') {
+      ownLock = await ck.storage.lock(ck.location, { owner: '@sbm/training train()' });
+    }
+    for (const w of (ck?.lock ?? ownLock)?.warnings ?? []) warn(w);
     const state = await restoreRun(run, opts.resume === true, adam, ema);
+    for (const w of state.warnings) warn(w);
     const dropout = new RestartableSeedStream(0);
     const score = createScoreFn(model, sde, { ...opts.scoreFn, training: true, seed: dropout });
     const objective = (x0: tf.Tensor, s: number) => () => {
@@ -77,6 +90,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       lossHistory: history,
       aborted,
       checkpoint: written,
+      warnings,
     };
   } catch (e) {
     ema.dispose();
@@ -85,5 +99,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     adam.dispose();
     update.dispose();
     log.dispose();
+    // A failed release leaves a lock whose holder is this process; the next writer takes it over once we exit.
+    await ownLock?.release().catch((e: unknown) => warn(`could not release the lock of ${ck?.location}: ${String(e)}`));
   }
 }

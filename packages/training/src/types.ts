@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
-import type { CheckpointStorage } from '@sbm/core';
+import type { CheckpointLock, CheckpointStorage } from '@sbm/core';
 import type { Sde, ScoreFn } from '@sbm/sde';
 import type { DsmOptions, SlicedScoreMatchingOptions } from '@sbm/losses';
 import type { ExponentialMovingAverage, ScoreModel, ScoreFnOptions } from '@sbm/models';
@@ -44,6 +44,15 @@ export interface CheckpointOptions {
   location: string;
   /** Save every this many steps (default 1000); a final save always follows the last step or an abort. */
   every?: number;
+  /**
+   * A lock on `location` the caller already holds (`storage.lock(location)`, e.g. taken before parsing the rest of a
+   * command line): train() uses it and leaves releasing it to the caller. Without it, train() takes
+   * `storage.lock(location)` itself when the storage has one, for the whole call, and releases it at the end, on
+   * error and on abort. A live holder is SbmError('LOCKED') before anything is read or written.
+   */
+  lock?: CheckpointLock;
+  /** Called with each warning as it arises (stale lock taken over, leftovers removed, slot fallback on resume). */
+  onWarning?: (message: string) => void;
 }
 
 export interface TrainOptions {
@@ -115,4 +124,6 @@ export interface TrainResult {
   aborted: boolean;
   /** Where the last checkpoint of this call was written (location/slot), or null. */
   checkpoint: string | null;
+  /** Every warning of the call (also passed to checkpoint.onWarning): lock takeover, leftovers, slot fallback. */
+  warnings: string[];
 }
