@@ -12,6 +12,7 @@ import { toy } from '@sbm/datasets';
 import { FileCheckpointStorage } from '@sbm/backend-node';
 import { SeedStream } from '@sbm/core';
 import { loadCheckpoint, train } from '@sbm/training';
+import { isSbmError } from '@sbm/core';
 import { snapshot } from './helpers';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -130,5 +131,59 @@ describe('SIGKILL during training (cpu, child process)', () => {
     expect(snapshot(final.ema.getWeights())).toEqual(snapshot(ref.ema.getWeights()));
     tf.dispose([final.optimizerState.m, final.optimizerState.v, x]);
     for (const o of [final.model, final.ema, ref.model, ref.ema]) o.dispose();
+  }, 120_000);
+
+  it('a second writer is LOCKED naming the training child; once the child is killed, its stale lock is taken over', async () => {
+    const loc = join(dir, 'locked-run');
+    const child = spawn(process.execPath, [bundle, loc, '100000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_c, sig) => r(sig)));
+    await new Promise<void>((r) => {
+      let buf = '';
+      child.stdout.on('data', (d: Buffer) => {
+        buf += d.toString();
+        if (/step 2\n/.test(buf)) r();
+      });
+    });
+    await tf.setBackend('cpu');
+    const x2 = toy('ring8', 512, 1);
+    const storage = new FileCheckpointStorage();
+    const options = () => ({
+      model: new MlpScoreModel(
+        { name: 'mlp', inputDim: 2, hidden: [16, 16], embedding: { type: 'fourier', dim: 16, scale: 16 } },
+        3,
+      ),
+      sde: createSde('vp'),
+      data: x2,
+      batchSize: 32,
+      lr: 3e-3,
+      warmup: 5,
+      seed: 11,
+      resume: true,
+      checkpoint: { storage, location: loc, every: 1 },
+    });
+    const first = options();
+    let err: unknown;
+    try {
+      await train({ ...first, steps: 100000 });
+    } catch (e) {
+      err = e;
+    }
+    first.model.dispose();
+    expect(isSbmError(err, 'LOCKED')).toBe(true);
+    expect((err as Error).message).toContain(`pid ${child.pid} on `);
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    const second = options();
+    const before = await loadCheckpoint(storage, loc);
+    const killedAt = before.config.step;
+    tf.dispose([before.optimizerState.m, before.optimizerState.v]);
+    before.model.dispose();
+    before.ema.dispose();
+    const res = await train({ ...second, steps: killedAt + 2 });
+    expect(res.firstStep).toBe(killedAt);
+    expect(res.warnings.join('\n')).toMatch(new RegExp(`took over a stale lock of pid ${child.pid} `));
+    res.model.dispose();
+    res.ema.dispose();
+    x2.dispose();
   }, 120_000);
 });
