@@ -3,7 +3,7 @@ import { defineConfig } from 'tsup';
 // The CLI is an executable, not a library: one ESM file with a shebang, no declarations. The @sbm packages,
 // tfjs and the npm dependencies stay external (installed next to it as dependencies).
 export default defineConfig({
-  entry: { cli: 'src/cli.ts' },
+  entry: { cli: 'src/bin.ts' },
   format: ['esm'],
   dts: false,
   clean: true,

@@ -90,7 +90,7 @@ export function buildProgram(): Command {
   program
     .command('train')
     .description(
-      'Train a score model; checkpoints, sample previews and a loss curve go to --out. Ctrl-C saves and exits 130.',
+      'Train a score model; checkpoints, sample previews and a loss curve go to --out. Ctrl-C, SIGTERM and SIGHUP save a checkpoint and exit 130, 143, 129.',
     )
     .requiredOption('--data <spec>', `toy:NAME (${toyNames().join(', ')}), mnist, folder:PATH`)
     .addOption(
@@ -118,7 +118,12 @@ export function buildProgram(): Command {
     .option('--image-size <n>', 'folder data: resize to this side', intArg('--image-size'))
     .addOption(new Option('--channels <n>', 'folder data: 1 or 3').choices(['1', '3']).argParser(Number))
     .requiredOption('--out <dir>', 'run folder (checkpoint, sbm-run.json, samples/, loss.png)')
-    .option('--resume', 'continue the checkpoint in --out', false)
+    .addOption(
+      new Option('--resume', 'continue the checkpoint in --out (an error when there is none)')
+        .default(false)
+        .conflicts('resumeOrStart'),
+    )
+    .option('--resume-or-start', 'continue the checkpoint in --out, or start a new run there when there is none', false)
     .option('--ckpt-every <n>', 'checkpoint every N steps', intArg('--ckpt-every'), 1000)
     .option('--sample-every <n>', 'write a sample preview and the loss curve every N steps', intArg('--sample-every'))
     .addOption(backendOption())

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors';
+import { onStopSignal, SIGNAL_EXIT, type StopSignal } from '../signals';
 
 export const BENCH_SCRIPT = join('tools', 'bench', 'bin', 'bench.mjs');
 
@@ -28,7 +29,15 @@ export async function benchCommand(suite: string, rest: string[]): Promise<numbe
       stdio: 'inherit',
       cwd: dirname(dirname(dirname(dirname(script)))),
     });
-    child.on('error', rej);
-    child.on('exit', (code, signal) => res(code ?? (signal === 'SIGINT' ? 130 : 1)));
+    // A signal sent to sbm alone (kill, a CI time-out) reaches the suite too: no orphan keeps running.
+    const off = onStopSignal((s) => child.kill(s));
+    child.on('error', (e) => {
+      off();
+      rej(e);
+    });
+    child.on('exit', (code, signal) => {
+      off();
+      res(code ?? SIGNAL_EXIT[signal as StopSignal] ?? 1);
+    });
   });
 }

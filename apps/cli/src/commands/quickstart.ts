@@ -7,6 +7,7 @@ import { logLikelihood } from '@sbm/likelihood';
 import { train } from '@sbm/training';
 import { startBackend } from '../backend';
 import { EXIT_INTERRUPTED } from '../errors';
+import { GracefulStop } from '../signals';
 import { scoreFieldPng, squareBounds, swdWithFloor } from '../figures';
 import { COLORS, lossCurvePng, scatterPng } from '../plot';
 import { ProgressReporter } from '../progress';
@@ -35,9 +36,7 @@ export async function quickstart(o: QuickstartOptions): Promise<number> {
   // cond = t ∈ [0, 1] with the output divided by the VP marginal std (the tutorial's form): Fourier features of t at
   // scale 16 resolve the time axis, whereas the noise-time label 999·t would alias them.
   const model = new MlpScoreModel({ name: 'mlp', inputDim: 2, marginalProbStd: sde.toConfig() }, 1);
-  const ac = new AbortController();
-  const onSigint = () => ac.abort();
-  process.once('SIGINT', onSigint);
+  const stop = new GracefulStop('stopping; nothing is written');
   const progress = new ProgressReporter(o.steps, 'samples');
   process.stderr.write(`quickstart: training a 2-D MLP (128×3) on the swiss roll, VP SDE, ${o.steps} steps\n`);
   const t0 = Date.now();
@@ -52,18 +51,18 @@ export async function quickstart(o: QuickstartOptions): Promise<number> {
     ema: { decay: 0.99 },
     seed: 3,
     historyEvery: 1,
-    signal: ac.signal,
+    signal: stop.signal,
     onProgress: (p) => progress.update(p),
   });
   progress.end();
-  process.off('SIGINT', onSigint);
+  stop.dispose();
   const trainSeconds = (Date.now() - t0) / 1000;
   data.dispose();
   if (res.aborted) {
     res.ema.dispose();
     model.dispose();
-    process.stderr.write(`quickstart: interrupted after ${res.step} steps; nothing written\n`);
-    return EXIT_INTERRUPTED;
+    process.stderr.write(`quickstart: stopped after ${res.step} steps; nothing written\n`);
+    return stop.code() ?? EXIT_INTERRUPTED;
   }
   res.ema.copyTo(model);
   res.ema.dispose();
