@@ -58,7 +58,7 @@ export function checkTensor(
   value: unknown,
   name: string,
   shape?: readonly (number | null)[],
-  opts: { minRank?: number } = {},
+  opts: { minRank?: number; nonEmpty?: boolean } = {},
 ): tf.Tensor {
   if (!(value instanceof tf.Tensor)) {
     throw new SbmError('INVALID_ARGUMENT', `${name}: expected a tf.Tensor, got ${describeValue(value)}`, {
@@ -75,6 +75,14 @@ export function checkTensor(
       { argument: name, received: value.shape },
     );
   }
+  // A reduction over an empty batch is NaN: refused here so the message names the argument, not "NaN or Inf".
+  if (opts.nonEmpty && (value as tf.Tensor).shape.some((d: number) => d === 0)) {
+    throw new SbmError(
+      'INVALID_SHAPE',
+      `${name}: expected a non-empty tensor (every dimension >= 1), got shape [${(value as tf.Tensor).shape.join(', ')}]`,
+      { argument: name, received: (value as tf.Tensor).shape },
+    );
+  }
   if (shape) {
     const ok = value.rank === shape.length && shape.every((d, i) => d === null || d === value.shape[i]);
     if (!ok) {
@@ -87,6 +95,52 @@ export function checkTensor(
     }
   }
   return value;
+}
+
+/**
+ * Checks what a user's function returned where a tensor shaped like `like` is expected: a live tensor of that shape.
+ * `name` names the function in the message (e.g. 'score'). Returns the tensor.
+ */
+export function checkFnOutput(out: unknown, like: tf.Tensor, name: string, what = 'the score function'): tf.Tensor {
+  const live = out instanceof tf.Tensor && !out.isDisposed;
+  const t = out as tf.Tensor;
+  if (!live || t.rank !== like.rank || t.shape.some((d: number, i: number) => d !== like.shape[i])) {
+    const got = !(out instanceof tf.Tensor)
+      ? describeValue(out)
+      : out.isDisposed
+        ? 'a disposed tensor'
+        : `[${out.shape.join(', ')}]`;
+    throw new SbmError(
+      'INVALID_SHAPE',
+      `${name}: expected ${what} to return a tensor of shape [${like.shape.join(', ')}], got ${got}`,
+      { argument: name, expected: like.shape, received: out instanceof tf.Tensor ? out.shape : typeof out },
+    );
+  }
+  return t;
+}
+
+interface TapeState {
+  gradientDepth: number;
+  activeTape: { saved?: tf.Tensor[] }[] | null;
+}
+
+/**
+ * Runs `fn`, which computes gradients (tf.grad, tf.valueAndGrad, tf.variableGrads). When `fn` throws, tfjs leaves the
+ * tensors it saved for the backward pass behind: they are `keep`-ed clones that no tf.tidy frees, and only a
+ * successful outermost gradient call disposes them. So when no outer gradient is still recording (the error would
+ * otherwise leave the tape to an outer call that is unwinding too), this frees them. The error propagates unchanged.
+ */
+export function withGradientCleanup<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    const state = (tf.engine() as unknown as { state: TapeState }).state;
+    if (state.gradientDepth === 0 && state.activeTape) {
+      for (const node of state.activeTape) for (const t of node.saved ?? []) if (!t.isDisposed) t.dispose();
+      state.activeTape = null;
+    }
+    throw e;
+  }
 }
 
 /**
