@@ -76,7 +76,9 @@ const fromCjs = cjs.createSde('blank-vp');
 const r = await cjs.sample({ sampler: 'dpm-solver', sde: new VpSde(), score: score(sde), shape: [8, 2], seed: 2, steps: 5 });
 r.samples.dispose();
 if (!isSbmError(new cjs.SbmError('INVALID_ARGUMENT', 'x'))) throw new Error('SbmError differs between copies');
-console.log('cjs used the ESM-registered sde', fromCjs.name, 'and the ESM VpSde');
+// The factory registered from ESM set betaMax 10: the CJS build's createSde found it in the shared registry.
+if (fromCjs.betaMax !== 10) throw new Error('CJS createSde did not use the ESM-registered factory');
+console.log('cjs used the ESM-registered sde blank-vp', fromCjs.name, fromCjs.betaMax, 'and the ESM VpSde');
 `;
 
 const CJS = `
@@ -112,9 +114,11 @@ declare const score: ScoreFn;
 export const bad = sample({ sampler: 'pc', sde: new VpSde(), score, shape: [4, 2], seed: 1, stpes: 10 });
 `;
 
-// The user's TypeScript: strict, Node's own module resolution (package.json "exports" with types for import).
+// The user's TypeScript: strict, Node's own module resolution (package.json "exports" with types for import), and
+// skipLibCheck as `tsc --init` sets it (@tensorflow/tfjs-layers' own declarations fail a strict lib check).
 const TSC_FLAGS = [
   '--strict',
+  '--skipLibCheck',
   '--module',
   'nodenext',
   '--moduleResolution',
@@ -174,7 +178,7 @@ describe.skipIf(!built)(
       const r = run(process.execPath, ['esm.mjs'], join(dir, 'app'));
       expect(r.out).toMatch(/esm pc ok\nesm ode ok\nesm dpm-solver ok/);
       expect(r.out).toMatch(/esm misspelt: .*unknown option "stpes" \(did you mean "steps"\?\)/);
-      expect(r.out).toMatch(/cjs used the ESM-registered sde blank-vp and the ESM VpSde/);
+      expect(r.out).toMatch(/cjs used the ESM-registered sde blank-vp vp 10 and the ESM VpSde/);
       expect(r.status, r.out).toBe(0);
     });
 
