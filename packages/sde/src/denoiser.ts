@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { broadcastBatch } from '@sbm/core';
+import { broadcastBatch, checkFnOutput } from '@sbm/core';
 import type { Sde } from './sde';
 import type { ScoreFn } from './types';
 
@@ -24,6 +24,7 @@ export function dataPrediction(
   s: tf.Tensor,
   at?: MarginalScale,
 ): tf.Tensor {
+  checkFnOutput(s, x, 's', 'the score');
   if (typeof t === 'number') {
     const alpha = at?.alpha ?? sde.alpha(t);
     const std = at?.std ?? sde.std(t);

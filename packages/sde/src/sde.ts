@@ -7,6 +7,7 @@ import {
   checkNumber,
   hasBrand,
   checkTensor,
+  checkFnOutput,
   perSampleSum,
   randomNormal,
   sampleSize,
@@ -34,6 +35,61 @@ export abstract class Sde {
   constructor(T: number, N: number) {
     this.T = checkNumber(T, 'T', { gt: 0 });
     this.N = checkNumber(N, 'N', { integer: true, min: 1 });
+    // The float64 forms refuse NaN and t outside [0, T] (they would extrapolate silently). Subclasses and plugins
+    // override them without calling super, so the check wraps whatever the prototype chain resolves to, per instance.
+    for (const m of ['driftCoef', 'diffusion', 'alpha', 'std'] as const) {
+      const f = this[m] as (t: number) => number;
+      Object.defineProperty(this, m, {
+        value: (t: number) => f.call(this, this.checkTime(t)),
+        writable: true,
+        configurable: true,
+      });
+    }
+  }
+
+  /** A time of the scalar forms: a number in [0, T] (INVALID_ARGUMENT naming `name` otherwise). */
+  checkTime(t: unknown, name = 't'): number {
+    // T's float32 rounding counts as T: times that went through a float32 tensor may exceed T by one ulp.
+    if (typeof t !== 'number' || !(t >= 0 && (t <= this.T || t <= Math.fround(this.T)))) {
+      throw new SbmError(
+        'INVALID_ARGUMENT',
+        `${name}: expected a time in [0, ${this.T}] (the "${this.name}" SDE's range), got ${describeValue(t)}`,
+        { argument: name, expected: [0, this.T], received: t },
+      );
+    }
+    return t;
+  }
+
+  /**
+   * Refuses a [B] time tensor holding NaN or values outside [0, T], with one asynchronous readback (GPU-safe). The
+   * tensor forms (sde, marginalProb, perturb, discretize, alphaT, ...) read no values back: they run on hot paths,
+   * where a synchronous check would stall a GPU and Node WebGPU refuses one. Call this where times come from a user;
+   * the samplers pass only grid times, checked as numbers.
+   */
+  async checkTimes(t: tf.Tensor, name = 't'): Promise<void> {
+    checkTensor(t, name, [null]);
+    const T = this.T;
+    const stats = tf.tidy(() => {
+      const ok = tf.logicalAnd(tf.greaterEqual(t, 0), tf.lessEqual(t, T));
+      // The first offending value (NaN fails both comparisons), or 0 when none.
+      const bad = tf.logicalNot(ok);
+      const any = tf.any(bad);
+      const first = tf.sum(tf.where(tf.equal(tf.cumsum(tf.cast(bad, 'int32')), 1), tf.where(bad, t, 0), 0));
+      return tf.stack([tf.cast(any, 'float32'), first]);
+    });
+    let v: Float32Array | Int32Array | Uint8Array;
+    try {
+      v = await stats.data();
+    } finally {
+      stats.dispose();
+    }
+    if (v[0] !== 0) {
+      throw new SbmError(
+        'INVALID_ARGUMENT',
+        `${name}: expected times in [0, ${T}] (the "${this.name}" SDE's range), got ${describeValue(v[1])}`,
+        { argument: name, expected: [0, T], received: v[1] },
+      );
+    }
   }
 
   /** Smallest time samplers integrate down to by default (score_sde: 1e-5 for VE, 1e-3 for VP/sub-VP). */
@@ -254,19 +310,9 @@ export class ReverseSde {
     return this.forward.N;
   }
 
-  /** Calls the score function and checks its output shape (a common plugin mistake). */
+  /** Calls the score function and checks its output: a live tensor of x's shape (a common plugin mistake). */
   evalScore(x: tf.Tensor, t: tf.Tensor1D): tf.Tensor {
-    const s = this.score(x, t);
-    if (!(s instanceof tf.Tensor) || s.shape.length !== x.shape.length || s.shape.some((d, i) => d !== x.shape[i])) {
-      throw new SbmError(
-        'INVALID_SHAPE',
-        `score: expected the score function to return a tensor of shape [${x.shape.join(', ')}], got ${
-          s instanceof tf.Tensor ? `[${s.shape.join(', ')}]` : typeof s
-        }`,
-        { argument: 'score', expected: x.shape, received: s instanceof tf.Tensor ? s.shape : typeof s },
-      );
-    }
-    return s;
+    return checkFnOutput(this.score(x, t), x, 'score');
   }
 
   /** Drift and diffusion of the reverse SDE (diffusion 0 for the probability flow). */
