@@ -3,6 +3,7 @@ import {
   FiniteWatch,
   SbmError,
   checkFiniteAsync,
+  checkFnOutput,
   checkNumber,
   checkOptions,
   checkSeed,
@@ -134,17 +135,7 @@ export class Sampler {
   ): (x: tf.Tensor, a: A) => tf.Tensor {
     return (x, a) => {
       this.calls++;
-      const s = score(x, a);
-      if (!(s instanceof tf.Tensor) || s.rank !== x.rank || s.shape.some((d, i) => d !== x.shape[i])) {
-        throw new SbmError(
-          'INVALID_SHAPE',
-          `${name}: expected the score function to return a tensor of shape [${x.shape.join(', ')}], got ${
-            s instanceof tf.Tensor ? `[${s.shape.join(', ')}]` : describeValue(s)
-          }`,
-          { argument: name, expected: x.shape },
-        );
-      }
-      return s;
+      return checkFnOutput(score(x, a), x, name);
     };
   }
 

@@ -26,6 +26,15 @@ export const ancestral: PredictorFactory = ({ sde, rsde, stream, probabilityFlow
       { argument: 'predictor', sde: sde.name },
     );
   }
+  // β_i = β/N must stay below 1 or √(1 − β_i) is NaN (the same rule as VpSde.discretize states).
+  if (isVp && (sde as VpSde).betaMax / sde.N >= 1) {
+    const vp = sde as VpSde;
+    throw new SbmError(
+      'INVALID_ARGUMENT',
+      `steps: ancestral sampling on the DDPM grid needs betaMax / N < 1, got betaMax ${vp.betaMax} and N ${vp.N} (use more than ${Math.floor(vp.betaMax)} steps or predictor "euler-maruyama")`,
+      { argument: 'steps', received: vp.N },
+    );
+  }
   return {
     update(x, t) {
       const i = Math.floor((t * (sde.N - 1)) / sde.T);
