@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, rademacher, randomNormal, type SeedStream } from '@sbm/core';
+import { SbmError, checkFnOutput, rademacher, randomNormal, withGradientCleanup, type SeedStream } from '@sbm/core';
 
 /** How ∇·f is computed: the exact trace (D vector-Jacobian products) or Hutchinson–Skilling with v ~ the named law. */
 export type DivergenceMethod = 'exact' | 'rademacher' | 'gaussian';
@@ -37,18 +37,30 @@ export function valueAndProbe(
   xs: tf.Tensor,
   v: tf.Tensor2D,
 ): { value: tf.Tensor; vjv: tf.Tensor1D } {
-  return tf.tidy(() => {
-    const vShaped = tf.reshape(v, xs.shape);
-    const { value, grad } = tf.valueAndGrad((x: tf.Tensor) => {
-      const out = field(x);
-      if (out.shape.length !== x.shape.length || out.shape.some((d, i) => d !== x.shape[i])) {
-        throw new SbmError('INVALID_SHAPE', `score: expected the drift to keep the shape [${x.shape.join(', ')}]`, {
-          argument: 'score',
-        });
-      }
-      return out;
-    })(xs, vShaped as never);
-    const vjv = tf.sum(tf.mul(tf.reshape(grad, v.shape), v), 1) as tf.Tensor1D;
-    return { value, vjv };
-  });
+  try {
+    return withGradientCleanup(() =>
+      tf.tidy(() => {
+        const vShaped = tf.reshape(v, xs.shape);
+        const { value, grad } = tf.valueAndGrad((x: tf.Tensor) => {
+          const out = field(x);
+          checkFnOutput(out, x, 'score', 'the probability-flow drift (from the score function)');
+          return out;
+        })(xs, vShaped as never);
+        const vjv = tf.sum(tf.mul(tf.reshape(grad, v.shape), v), 1) as tf.Tensor1D;
+        return { value, vjv };
+      }),
+    );
+  } catch (e) {
+    if (e instanceof Error && !(e instanceof SbmError) && /Cannot compute gradient/.test(e.message)) {
+      throw new SbmError(
+        'INVALID_ARGUMENT',
+        "score: the probability-flow drift does not depend on x (the score function's output does not depend on x " +
+          'and the SDE has no drift), so its divergence cannot be computed; build the score from x with tf ops ' +
+          '(no dataSync / arraySync / tf.stopGradient on the way)',
+        { argument: 'score' },
+        { cause: e },
+      );
+    }
+    throw e;
+  }
 }

@@ -103,7 +103,7 @@ function checkArgs(score: unknown, x: unknown, sde: unknown, opts: LikelihoodOpt
       argument: 'score',
     });
   }
-  const xt = checkTensor(x, 'x', undefined, { minRank: 2 });
+  const xt = checkTensor(x, 'x', undefined, { minRank: 2, nonEmpty: true });
   if (xt.dtype !== 'float32') {
     throw new SbmError('INVALID_ARGUMENT', `x: expected a float32 tensor, got dtype ${xt.dtype}`, { argument: 'x' });
   }
