@@ -3,6 +3,7 @@ import {
   SbmError,
   checkChoice,
   checkFinite,
+  checkFnOutput,
   checkNumber,
   checkTensor,
   describeValue,
@@ -39,7 +40,7 @@ export function syncChecksOn(): boolean {
 
 /** Checks a data batch [B, ...]: a tensor of rank ≥ 2 with finite values. */
 export function checkBatch(x: unknown, name: string): tf.Tensor {
-  const t = checkTensor(x, name, undefined, { minRank: 2 });
+  const t = checkTensor(x, name, undefined, { minRank: 2, nonEmpty: true });
   if (t.dtype !== 'float32') {
     throw new SbmError('INVALID_ARGUMENT', `${name}: expected a float32 tensor, got dtype ${t.dtype}`, {
       argument: name,
@@ -141,27 +142,21 @@ export function batchTimes(
     return tf.fill([batch], t, 'float32') as tf.Tensor1D;
   }
   checkTensor(t, 't', [batch]);
-  if (syncChecksOn()) checkFinite(t, 't');
+  if (syncChecksOn()) {
+    // The same range as a number t; NaN fails both comparisons. One synchronous read, as checkBatch's.
+    const bad = tf.tidy(
+      () => tf.any(tf.logicalNot(tf.logicalAnd(tf.greater(t, 0), tf.lessEqual(t, sde.T)))).dataSync()[0],
+    );
+    if (bad) {
+      throw new SbmError('INVALID_ARGUMENT', `t: expected times in (0, ${sde.T}], got NaN or a value outside`, {
+        argument: 't',
+      });
+    }
+  }
   return tf.clone(t);
 }
 
-/** Calls a model / score function and checks that its output has the shape of its input. */
+/** Calls a model / score function and checks that its output is a live tensor with the shape of its input. */
 export function callChecked(name: string, out: unknown, like: tf.Tensor): tf.Tensor {
-  if (
-    !(out instanceof tf.Tensor) ||
-    out.rank !== like.rank ||
-    out.shape.some((d: number, i: number) => d !== like.shape[i])
-  ) {
-    const got = out instanceof tf.Tensor ? `[${out.shape.join(', ')}]` : describeValue(out);
-    throw new SbmError(
-      'INVALID_SHAPE',
-      `${name}: expected the output to have shape [${like.shape.join(', ')}], got ${got}`,
-      {
-        argument: name,
-        expected: like.shape,
-        received: out instanceof tf.Tensor ? out.shape : undefined,
-      },
-    );
-  }
-  return out;
+  return checkFnOutput(out, like, name, name === 'score' ? 'the score function' : `the ${name}`);
 }

@@ -7,6 +7,7 @@ import {
   checkOptions,
   checkTensor,
   seedStream,
+  withGradientCleanup,
   type SeedStream,
 } from '@sbm/core';
 import type { ScoreFn, Sde } from '@sbm/sde';
@@ -117,14 +118,38 @@ function scoreAndProbe(
   v: tf.Tensor,
 ): { s: tf.Tensor; vjv: tf.Tensor1D } {
   let s: tf.Tensor | undefined;
-  const vjp = tf.grad((xx: tf.Tensor) => {
-    const out = callChecked('score', score(xx, ts), xx);
-    // Kept past tf.grad's internal tidy so the first term reuses this forward pass; disposed by the caller.
-    s = tf.keep(out);
-    return tf.sum(tf.mul(out, v));
-  })(xs);
+  let vjp: tf.Tensor;
+  try {
+    vjp = withGradientCleanup(() =>
+      tf.grad((xx: tf.Tensor) => {
+        const out = callChecked('score', score(xx, ts), xx);
+        // Kept past tf.grad's internal tidy so the first term reuses this forward pass; disposed by the caller.
+        s = tf.keep(out);
+        return tf.sum(tf.mul(out, v));
+      })(xs),
+    );
+  } catch (e) {
+    // Kept, so no tidy frees it on the way out.
+    if (s && !s.isDisposed) s.dispose();
+    throw noGradientPath(e) ?? e;
+  }
   const vjv = tf.sum(tf.reshape(tf.mul(vjp, v), [xs.shape[0], -1]), 1) as tf.Tensor1D;
   return { s: s!, vjv };
+}
+
+/**
+ * tfjs's "Cannot compute gradient" (tf.grad found no operation from x to the score) as an error naming the score:
+ * the ∇ₓ s term needs a score built from x with tf ops.
+ */
+function noGradientPath(e: unknown): SbmError | undefined {
+  if (!(e instanceof Error) || e instanceof SbmError || !/Cannot compute gradient/.test(e.message)) return undefined;
+  return new SbmError(
+    'INVALID_ARGUMENT',
+    "score: the score function's output does not depend on x (no tf operation leads from x to it), so its divergence " +
+      'cannot be computed; build the score from x with tf ops (no dataSync / arraySync / tf.stopGradient on the way)',
+    { argument: 'score' },
+    { cause: e },
+  );
 }
 
 function drawProjections(shape: number[], projection: Projection, stream: SeedStream): tf.Tensor {
