@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, checkNumber, describeValue, throwIfAborted, yieldToEventLoop } from '@sbm/core';
+import { SbmError, checkFiniteAsync, checkNumber, describeValue, throwIfAborted, yieldToEventLoop } from '@sbm/core';
 import { checkCommon, counted } from './internal';
 import type { OdeFn, OdeOptions, OdeResult } from './types';
 
@@ -87,6 +87,14 @@ async function fixedStep(
       opts.onProgress?.({ t: ts[i], step: i, nfe: fn.nfe(), h, fraction: Math.abs(ts[i] - ts[0]) / span });
       if (i % yieldEvery === 0) await yieldToEventLoop();
     }
+    // One asynchronous readback at the end (dopri5 sees NaN in its error norm; a fixed step would return it silently).
+    await checkFiniteAsync(y, 'y').catch((e: unknown) => {
+      throw new SbmError(
+        'NON_FINITE',
+        `${what}: f(t, y) produced NaN or Inf (the solution is not finite at t = ${ts[ts.length - 1]})`,
+        { cause: e },
+      );
+    });
     return { y, t: ts[ts.length - 1], nfe: fn.nfe(), steps: ts.length - 1, rejected: 0, ts: [...ts] };
   } catch (e) {
     y.dispose();

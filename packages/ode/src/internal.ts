@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, checkFiniteAsync, checkNumber, checkTensor, describeValue } from '@sbm/core';
+import { SbmError, checkFiniteAsync, checkFnOutput, checkNumber, checkTensor, describeValue } from '@sbm/core';
 import type { OdeFn, OdeOptions } from './types';
 
 /** Validates the arguments every solver shares (y0's values with an asynchronous readback: Node WebGPU has no sync one). */
@@ -13,7 +13,7 @@ export async function checkCommon(what: string, f: unknown, y0: unknown, opts: O
       },
     );
   }
-  checkTensor(y0, 'y0');
+  checkTensor(y0, 'y0', undefined, { nonEmpty: true });
   await checkFiniteAsync(y0 as tf.Tensor, 'y0');
   if (opts.yieldEvery !== undefined) checkNumber(opts.yieldEvery, 'yieldEvery', { integer: true, min: 1 });
   for (const k of ['onProgress', 'onStep'] as const) {
@@ -34,16 +34,7 @@ export function counted(f: OdeFn): { call: (t: number, y: tf.Tensor) => tf.Tenso
   return {
     call(t, y) {
       n++;
-      const out = f(t, y);
-      if (!(out instanceof tf.Tensor) || out.rank !== y.rank || out.shape.some((d, i) => d !== y.shape[i])) {
-        throw new SbmError(
-          'INVALID_SHAPE',
-          `f: expected f(t, y) to return a tensor of shape [${y.shape.join(', ')}], got ${
-            out instanceof tf.Tensor ? `[${out.shape.join(', ')}]` : describeValue(out)
-          }`,
-          { argument: 'f', expected: y.shape, received: out instanceof tf.Tensor ? out.shape : typeof out },
-        );
-      }
+      const out = checkFnOutput(f(t, y), y, 'f', 'f(t, y)');
       // An f that hands back its input would let tidy keep a tensor the solver later disposes twice.
       return out === y ? tf.clone(out) : out;
     },
