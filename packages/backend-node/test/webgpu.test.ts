@@ -34,9 +34,13 @@ describe.skipIf(!enabled)(
         const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]);
         return tf.matMul(x, x, false, true);
       });
+      // A result still on the GPU cannot be read synchronously: the message says what to do instead.
+      const z = tf.tidy(() => tf.matMul(y, y));
+      expect(() => z.dataSync()).toThrowError(/use await tensor.data\(\)/);
       expect(Array.from(await y.data())).toEqual([14, 32, 32, 77]);
-      expect(() => y.dataSync()).toThrowError(/use await tensor.data\(\)/);
-      y.dispose();
+      // Once read back, the values live on the CPU too (tfjs's small-tensor CPU forwarding reads them so).
+      expect(Array.from(y.dataSync())).toEqual([14, 32, 32, 77]);
+      tf.dispose([y, z]);
       expect(tf.memory().numTensors).toBe(before);
     });
   },

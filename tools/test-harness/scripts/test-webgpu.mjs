@@ -21,8 +21,12 @@ for (const top of ['packages', 'apps', 'tools']) {
     }
   }
 }
-const r = spawnSync('npx', ['vitest', 'run', 'packages/backend-node', 'tools/test-harness', ...webgpuFiles], {
-  stdio: 'inherit',
-  env: { ...process.env, SBM_TEST_WEBGPU: '1', VK_ICD_FILENAMES: icd },
-});
+const r = spawnSync(
+  'npx',
+  ['vitest', 'run', 'packages/backend-node', 'tools/test-harness/test/harness.test.ts', ...webgpuFiles],
+  {
+    stdio: 'inherit',
+    env: { ...process.env, SBM_TEST_WEBGPU: '1', VK_ICD_FILENAMES: icd },
+  },
+);
 process.exit(r.status ?? 1);

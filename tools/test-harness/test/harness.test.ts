@@ -29,7 +29,8 @@ describeWithBackends('describeWithBackends', ({ backend }) => {
   });
 
   it.skipIf(backend !== 'webgpu')('webgpu: dataSync says to use await data() instead of failing obscurely', () => {
-    const y = tf.ones([2]);
+    // A result computed on the GPU (values that start on the CPU, like tf.ones, read synchronously).
+    const y = tf.tidy(() => tf.matMul(tf.ones([2, 2]), tf.ones([2, 2])));
     expect(() => y.dataSync()).toThrowError(/use await tensor.data\(\)/);
     y.dispose();
   });
