@@ -125,7 +125,11 @@ export function buildProgram(): Command {
     )
     .option('--resume-or-start', 'continue the checkpoint in --out, or start a new run there when there is none', false)
     .option('--ckpt-every <n>', 'checkpoint every N steps', intArg('--ckpt-every'), 1000)
-    .option('--sample-every <n>', 'write a sample preview and the loss curve every N steps', intArg('--sample-every'))
+    .option(
+      '--sample-every <n>',
+      'write a sample preview and the loss curve every N steps (default: at the end; 0: never)',
+      intArg('--sample-every', 0),
+    )
     .addOption(backendOption())
     .addHelpText(
       'after',

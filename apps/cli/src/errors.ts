@@ -8,9 +8,12 @@ export class UsageError extends Error {
   }
 }
 
-/** Exit code for a run interrupted by SIGINT (128 + 2, the shell convention). */
+/** Exit code for a run interrupted by SIGINT (128 + 2, the shell convention; signals.ts has SIGTERM and SIGHUP). */
 export const EXIT_INTERRUPTED = 130;
+/** Bad input or usage: fix the command line or the file it names; running it again as it is fails again. */
 export const EXIT_USAGE = 2;
+/** A runtime failure: the machine, a bug, another process (LOCKED); the same command may work later. */
+export const EXIT_FAILURE = 1;
 
 /**
  * SbmError codes that mean "the input was wrong" (a flag value, a missing or corrupt file, a checkpoint that does not
@@ -24,20 +27,26 @@ const USER_CODES = new Set([
   'BACKEND_UNAVAILABLE',
   'UNSUPPORTED',
   'CORRUPT_CHECKPOINT',
+  'CORRUPT_DATA',
   'CONFIG_MISMATCH',
   'FILE_NOT_FOUND',
   'IO_ERROR',
 ]);
+
+/** I/O errors of the machine rather than of the path the user named: a full disk or a failing device. */
+const RUNTIME_ERRNO = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EMFILE', 'ENFILE', 'ENOMEM']);
 
 /** Exit code and one-line message for an error thrown by a command. */
 export function describeError(e: unknown): { code: number; line: string } {
   if (e instanceof UsageError) return { code: EXIT_USAGE, line: e.message };
   if (isSbmError(e)) {
     const first = e.message.split('\n')[0];
-    return { code: USER_CODES.has(e.code) ? EXIT_USAGE : 1, line: `${first} [${e.code}]` };
+    const errno = e.details?.errno;
+    const user = USER_CODES.has(e.code) && !(typeof errno === 'string' && RUNTIME_ERRNO.has(errno));
+    return { code: user ? EXIT_USAGE : EXIT_FAILURE, line: `${first} [${e.code}]` };
   }
   const msg = e instanceof Error ? e.message : String(e);
-  return { code: 1, line: msg.split('\n')[0] };
+  return { code: EXIT_FAILURE, line: msg.split('\n')[0] };
 }
 
 /**

@@ -1,6 +1,12 @@
 import type { TrainProgress } from '@sbm/training';
 import { formatDuration } from './util';
 
+/** Plain (non-terminal) progress lines at most this often: SBM_PROGRESS_INTERVAL_MS, default 2 s. */
+function defaultInterval(): number {
+  const v = Number(process.env.SBM_PROGRESS_INTERVAL_MS);
+  return process.env.SBM_PROGRESS_INTERVAL_MS !== undefined && Number.isFinite(v) && v >= 0 ? v : 2000;
+}
+
 /**
  * Training progress on stderr: a bar redrawn in place when stderr is a terminal, otherwise one plain line at most
  * every `intervalMs` (and at the last step), so logs stay readable when redirected to a file.
@@ -13,7 +19,7 @@ export class ProgressReporter {
   constructor(
     private readonly total: number,
     private readonly unit: string,
-    private readonly intervalMs = 2000,
+    private readonly intervalMs = defaultInterval(),
     private readonly stream: NodeJS.WriteStream = process.stderr,
   ) {
     this.tty = Boolean(stream.isTTY) && !process.env.CI;
@@ -64,7 +70,7 @@ export class FractionProgress {
 
   constructor(
     private readonly label: string,
-    private readonly intervalMs = 2000,
+    private readonly intervalMs = defaultInterval(),
     private readonly stream: NodeJS.WriteStream = process.stderr,
   ) {
     this.tty = Boolean(stream.isTTY) && !process.env.CI;

@@ -17,6 +17,8 @@ import { writeFileAtomic } from '../util';
 /** Sampler options the CLI sets from flags, for errors in the flags' words. */
 const FLAGS: Record<string, string> = {
   steps: '--steps',
+  // The discrete predictors name the grid size N (score_sde's), which --steps sets.
+  N: '--steps',
   stepsPerLevel: '--steps',
   snr: '--snr',
   eps: '--eps',

@@ -327,6 +327,7 @@ async function trainRun(o: TrainCliOptions, s: RunSetup): Promise<number> {
   // Training runs in segments that end at each preview step: train() resumes exactly from its own checkpoint,
   // so a segmented run gives the same weights as one call.
   const every = o.sampleEvery ?? 0;
+  const previews = o.sampleEvery !== 0;
   let res: TrainResult | undefined;
   let first = true;
   try {
@@ -365,7 +366,7 @@ async function trainRun(o: TrainCliOptions, s: RunSetup): Promise<number> {
       first = false;
       done = res.step;
       if (res.aborted) break;
-      if (every > 0 || done >= total) {
+      if (previews && (every > 0 || done >= total)) {
         progress.end();
         const files = await writePreviews(
           o.out,
