@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { SbmError, describeValue, withGradientCleanup } from '@sbm/core';
 import type { ExponentialMovingAverage, ScoreModel } from '@sbm/models';
 import { Adam, clipCoefficientT, globalNorm, warmupLr } from './adam';
 
@@ -43,7 +44,7 @@ export class TrainStep {
 
   /** Update number `step + 1` on batch `x0`; the loss closure is evaluated under the gradient tape. */
   run(x0: tf.Tensor, step: number, loss: () => tf.Scalar): StepStats {
-    const { value, grads } = tf.variableGrads(loss, this.vars);
+    const { value, grads } = this.gradients(loss);
     const lr = warmupLr(this.cfg.lr, this.cfg.warmup, step + 1);
     try {
       const byName = new Map<string, tf.Tensor>();
@@ -66,6 +67,49 @@ export class TrainStep {
       return { stats, lr };
     } finally {
       tf.dispose([value, grads]);
+    }
+  }
+
+  /**
+   * tf.variableGrads over the loss closure, with the failures a custom loss can cause turned into one SbmError and
+   * no tensor left behind: tfjs keeps the tape's saved tensors when the closure throws (withGradientCleanup frees
+   * them), and leaks the loss value when it is not a scalar or does not depend on the weights.
+   */
+  private gradients(loss: () => tf.Scalar): { value: tf.Scalar; grads: tf.NamedTensorMap } {
+    let out: tf.Tensor | undefined;
+    const checked = (): tf.Scalar => {
+      const v = loss() as unknown;
+      if (!(v instanceof tf.Tensor) || v.isDisposed || v.rank !== 0) {
+        const got = v instanceof tf.Tensor && v.isDisposed ? 'a disposed tensor' : describeValue(v);
+        throw new SbmError(
+          'INVALID_ARGUMENT',
+          `loss: expected the loss function to return a scalar tf.Tensor, got ${got}`,
+          {
+            argument: 'loss',
+          },
+        );
+      }
+      out = v;
+      return v as tf.Scalar;
+    };
+    try {
+      return withGradientCleanup(() => tf.variableGrads(checked, this.vars));
+    } catch (e) {
+      if (out && !out.isDisposed) out.dispose();
+      if (
+        out &&
+        e instanceof Error &&
+        !(e instanceof SbmError) &&
+        /Cannot (compute|find a connection)/.test(e.message)
+      ) {
+        throw new SbmError(
+          'INVALID_ARGUMENT',
+          "loss: the loss does not depend on the model's trainable weights (no gradient reaches them)",
+          { argument: 'loss' },
+          { cause: e },
+        );
+      }
+      throw e;
     }
   }
 

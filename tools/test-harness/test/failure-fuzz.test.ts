@@ -407,9 +407,8 @@ describe('failure fuzz: bad score functions leave no tensors and fail with a cle
 });
 
 describe('failure fuzz: train() with a failing custom loss leaves no tensors', () => {
-  // `known`: fails today in @sbm/training (issue 11 part A, reported): tf.variableGrads leaves its tape's saved
-  // tensors when the loss throws (core's withGradientCleanup frees them), and tfjs's raw errors are not wrapped.
-  // it.fails flips to a failure once fixed: then drop the flag.
+  // `known`: a case that is known to fail (it.fails flips to a failure once fixed: then drop the flag). None today:
+  // the trainer frees tf.variableGrads' tape when the loss throws and wraps tfjs's raw errors (training/src/step.ts).
   const cases: { name: string; loss: (thrown: UserError) => LossFn; user?: boolean; known?: boolean }[] = [
     {
       name: 'throws before the model',
@@ -425,14 +424,12 @@ describe('failure fuzz: train() with a failing custom loss leaves no tensors', (
         throw e;
       },
       user: true,
-      known: true,
     },
-    { name: 'returns a number', loss: () => () => 1 as unknown as tf.Scalar, known: true },
-    { name: 'returns undefined', loss: () => () => undefined as unknown as tf.Scalar, known: true },
+    { name: 'returns a number', loss: () => () => 1 as unknown as tf.Scalar },
+    { name: 'returns undefined', loss: () => () => undefined as unknown as tf.Scalar },
     {
       name: 'returns a [B] tensor',
       loss: () => (ctx) => tf.sum(ctx.score(ctx.x0, fillTime(ctx.x0.shape[0], 0.5) as tf.Tensor1D), 1) as never,
-      known: true,
     },
     {
       name: 'returns a disposed scalar',
@@ -441,9 +438,8 @@ describe('failure fuzz: train() with a failing custom loss leaves no tensors', (
         s.dispose();
         return s;
       },
-      known: true,
     },
-    { name: 'ignores the model', loss: () => () => tf.scalar(1), known: true },
+    { name: 'ignores the model', loss: () => () => tf.scalar(1) },
   ];
   for (const c of cases) {
     (c.known ? it.fails : it)(c.name, async () => {
