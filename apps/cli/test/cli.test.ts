@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -6,7 +6,6 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
-  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -15,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decode } from 'fast-png';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildStaleDist } from './helpers';
 
 // The CLI is tested as users run it: the built dist/cli.js in a child process (exit codes, stderr lines, files).
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -23,43 +23,6 @@ const CLI = join(cliDir, 'dist', 'cli.js');
 const tmp = mkdtempSync(join(tmpdir(), 'sbm-cli-test-'));
 // The default backend (wasm here and in CI), with its threads capped so parallel test files do not oversubscribe.
 const env = { ...process.env, SBM_WASM_THREADS: '2', CI: '1' };
-
-/** Newest modification time under `path` (a file or a directory, recursively). */
-function newest(path: string): number {
-  const st = statSync(path);
-  if (!st.isDirectory()) return st.mtimeMs;
-  return Math.max(st.mtimeMs, ...readdirSync(path).map((f) => newest(join(path, f))));
-}
-
-/** dist/<entry> is missing or older than the sources / package.json / build config. */
-function stale(dir: string, entry: string): boolean {
-  const dist = join(dir, 'dist', entry);
-  if (!existsSync(dist)) return true;
-  const built = statSync(dist).mtimeMs;
-  return ['src', 'package.json', 'tsup.config.ts'].some(
-    (f) => existsSync(join(dir, f)) && newest(join(dir, f)) > built,
-  );
-}
-
-/** The @sbm packages the CLI loads at run time, dependencies first. */
-function sbmDepsInOrder(): string[] {
-  const order: string[] = [];
-  const visit = (name: string) => {
-    const dir = join(root, 'packages', name);
-    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
-      dependencies?: Record<string, string>;
-    };
-    for (const dep of Object.keys(pkg.dependencies ?? {})) {
-      if (dep.startsWith('@sbm/')) visit(dep.slice(5));
-    }
-    if (!order.includes(name)) order.push(name);
-  };
-  const cli = JSON.parse(readFileSync(join(cliDir, 'package.json'), 'utf8')) as {
-    dependencies: Record<string, string>;
-  };
-  for (const dep of Object.keys(cli.dependencies)) if (dep.startsWith('@sbm/')) visit(dep.slice(5));
-  return order;
-}
 
 interface Result {
   code: number | null;
@@ -117,17 +80,7 @@ function trainUntilInterrupted(args: string[], step: number): Promise<{ code: nu
   });
 }
 
-beforeAll(() => {
-  // CI builds everything before testing; locally, rebuild what is stale so the child process runs current code.
-  for (const p of sbmDepsInOrder()) {
-    const dir = join(root, 'packages', p);
-    if (stale(dir, 'index.js')) execFileSync('npx', ['tsup'], { cwd: dir, stdio: 'pipe', timeout: 180_000 });
-  }
-  // The plugin the tests load (not a dependency of the CLI).
-  const cosine = join(root, 'packages', 'sde-cosine');
-  if (stale(cosine, 'index.js')) execFileSync('npx', ['tsup'], { cwd: cosine, stdio: 'pipe', timeout: 180_000 });
-  if (stale(cliDir, 'cli.js')) execFileSync('npx', ['tsup'], { cwd: cliDir, stdio: 'pipe', timeout: 120_000 });
-}, 600_000);
+beforeAll(() => buildStaleDist(), 600_000);
 
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
