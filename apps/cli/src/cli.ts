@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { toyNames } from '@sbm/datasets';
 import { listModels } from '@sbm/models';
 import { listCorrectors, listPredictors, listSamplers } from '@sbm/samplers';
@@ -239,6 +239,50 @@ export function buildProgram(): Command {
       run(async (o) => {
         const { nllCommand } = await import('./commands/nll');
         return nllCommand(o);
+      }),
+    );
+
+  const weightsOption = (what: string) => new Option('--weights <set>', what).choices(['ema', 'model']).default('ema');
+  program
+    .command('import')
+    .description(
+      'Import a score_sde_pytorch checkpoint (.pth, or a safetensors state dict) and its config.json as an sbm checkpoint that sample and nll take.',
+    )
+    .addArgument(new Argument('<format>', 'checkpoint format').choices(['score-sde']))
+    .requiredOption('--checkpoint <file>', "the reference's checkpoint_N.pth (utils.save_checkpoint), or a state dict")
+    .requiredOption('--config <file>', "the reference config as JSON (ml_collections' config.to_json())")
+    .requiredOption('--out <dir>', 'checkpoint folder to write')
+    .addOption(weightsOption("weights sample / nll use by default: the reference's EMA, or the raw ones"))
+    .option('--force', 'replace a checkpoint already in --out', false)
+    .addOption(backendOption())
+    .addHelpText(
+      'after',
+      examples([
+        'sbm import score-sde --checkpoint checkpoint_26.pth --config config.json --out runs/cifar',
+        'sbm sample --ckpt runs/cifar --sampler pc --n 16 --out cifar.png',
+      ]),
+    )
+    .action(
+      run(async (format: string, o) => {
+        const { importCommand } = await import('./commands/import');
+        return importCommand(format, o);
+      }),
+    );
+
+  program
+    .command('export')
+    .description("Write an imported checkpoint's weights as safetensors under score_sde_pytorch's state-dict names.")
+    .addArgument(new Argument('<format>', 'weights format').choices(['score-sde']))
+    .requiredOption('--ckpt <dir>', 'checkpoint folder (sbm import score-sde --out)')
+    .requiredOption('--out <file.safetensors>', 'output file')
+    .addOption(weightsOption('which weights: the EMA, or the raw ones'))
+    .option('--force', 'replace an existing --out file', false)
+    .addOption(backendOption())
+    .addHelpText('after', examples(['sbm export score-sde --ckpt runs/cifar --out weights.safetensors']))
+    .action(
+      run(async (format: string, o) => {
+        const { exportCommand } = await import('./commands/export');
+        return exportCommand(format, o);
       }),
     );
 

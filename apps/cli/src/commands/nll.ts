@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { createScoreFn } from '@sbm/models';
+import { checkpointScoreFn } from './import';
 import { createSde } from '@sbm/sde';
 import { logLikelihood } from '@sbm/likelihood';
 import { loadCheckpoint } from '@sbm/training';
@@ -48,7 +48,8 @@ export async function nllCommand(o: NllCliOptions): Promise<number> {
   try {
     if (o.ema) ema.copyTo(model);
     const sde = createSde(config.sde);
-    const score = createScoreFn(model, sde);
+    // Imported score_sde checkpoints score as the reference does (checkpointScoreFn).
+    const score = checkpointScoreFn(model, sde, config);
     const isImage = d.kind !== 'toy';
     const n = o.n ?? (isImage ? 100 : 1000);
     const range = config.dataRange ?? [0, 1];

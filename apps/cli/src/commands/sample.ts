@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { createScoreFn } from '@sbm/models';
+import { checkpointScoreFn } from './import';
 import { sample, type SampleProgress } from '@sbm/samplers';
 import { createSde } from '@sbm/sde';
 import { loadCheckpoint } from '@sbm/training';
@@ -72,7 +72,8 @@ export async function sampleCommand(o: SampleCliOptions): Promise<number> {
   try {
     if (o.ema) ema.copyTo(model);
     const sde = createSde(config.sde);
-    const score = createScoreFn(model, sde);
+    // Imported score_sde checkpoints score as the reference does (checkpointScoreFn).
+    const score = checkpointScoreFn(model, sde, config);
     const shapeOne = config.data.sampleShape;
     const is2d = shapeOne.length === 1 && shapeOne[0] === 2;
     if (o.scoreField && !is2d) throw new UsageError('--score-field: only for 2-D data');

@@ -1,0 +1,51 @@
+import { exportScoreSdeAsync } from '@sbm/interop';
+import type { ScoreSdeNcsnpp } from '@sbm/models';
+import { loadCheckpoint } from '@sbm/training';
+import { startBackend } from '../backend';
+import { UsageError } from '../errors';
+import { requireCheckpoint, storage } from '../run-file';
+import { fileExists, writeFileAtomic } from '../util';
+
+export interface ExportCliOptions {
+  ckpt: string;
+  out: string;
+  weights: 'ema' | 'model';
+  force: boolean;
+  backend?: string;
+}
+
+/**
+ * `sbm export score-sde`: an sbm checkpoint of a `score-sde-ncsnpp` model → safetensors under score_sde_pytorch's
+ * state-dict names and layouts, which `NCSNpp(config).load_state_dict(load_file(f))` takes.
+ */
+export async function exportCommand(format: string, o: ExportCliOptions): Promise<number> {
+  if (format !== 'score-sde') throw new UsageError(`<format>: expected score-sde, got "${format}"`);
+  if (!o.out.toLowerCase().endsWith('.safetensors')) {
+    throw new UsageError(`--out: expected a .safetensors file, got "${o.out}"`);
+  }
+  if (!o.force && (await fileExists(o.out))) {
+    throw new UsageError(`--out: ${o.out} exists; pass --force to replace it or choose another --out`);
+  }
+  await requireCheckpoint(o.ckpt);
+  await startBackend(o.backend);
+  const { model, ema, config, optimizerState } = await loadCheckpoint(storage, o.ckpt);
+  try {
+    if (model.name !== 'score-sde-ncsnpp') {
+      throw new UsageError(
+        `--ckpt: ${o.ckpt} holds a ${model.name} model; export score-sde needs a score-sde-ncsnpp one ` +
+          '(as sbm import score-sde writes)',
+      );
+    }
+    if (o.weights === 'ema') ema.copyTo(model);
+    const bytes = await exportScoreSdeAsync(model as unknown as ScoreSdeNcsnpp);
+    await writeFileAtomic(o.out, bytes);
+    process.stdout.write(
+      `exported ${o.ckpt} (step ${config.step}, ${o.weights} weights, ${model.getWeights().length} tensors + sigmas) → ${o.out}\n`,
+    );
+  } finally {
+    ema.dispose();
+    model.dispose();
+    for (const t of [...Object.values(optimizerState.m), ...Object.values(optimizerState.v)]) t.dispose();
+  }
+  return 0;
+}
