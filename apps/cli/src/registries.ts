@@ -1,4 +1,4 @@
-import * as losses from '@sbm/losses';
+import { listLosses } from '@sbm/losses';
 import { didYouMean, listBackends } from '@sbm/core';
 import { registerNodeBackends } from '@sbm/backend-node';
 import { toyNames } from '@sbm/datasets';
@@ -22,13 +22,9 @@ export const KIND_PACKAGES: Record<Kind, string> = {
   toy: '@sbm/datasets',
 };
 
-/** What @sbm/training's train() takes by name, until @sbm/losses has a registry of its own. */
-const BUILTIN_LOSSES = ['dsm', 'tutorial-dsm', 'ssm'];
-
-/** Registered losses: @sbm/losses' listLosses() once it exists, else the names train() knows. */
+/** Registered losses (@sbm/losses' registry, which train() resolves names in). */
 export function lossNames(): string[] {
-  const list = (losses as unknown as Record<string, unknown>).listLosses;
-  return typeof list === 'function' ? (list as () => string[])() : [...BUILTIN_LOSSES];
+  return listLosses();
 }
 
 let backendsRegistered = false;
