@@ -11,5 +11,5 @@ export default defineConfig({
   target: 'node20',
   platform: 'node',
   banner: { js: '#!/usr/bin/env node' },
-  external: [/^@tensorflow\//, /^@sbm\//, 'webgpu', 'commander', 'pureimage', 'fast-png'],
+  external: [/^@tensorflow\//, /^@sbm\//, 'webgpu', 'commander', 'pureimage'],
 });

@@ -1,9 +1,9 @@
 import { createRequire } from 'node:module';
-import { encode } from 'fast-png';
+import { encodePng } from '@sbm/backend-node';
 import * as PImage from 'pureimage';
 
 /**
- * Figures for the CLI, drawn with pureimage (a pure-JavaScript canvas 2-D API) and encoded with fast-png. Labels use
+ * Figures for the CLI, drawn with pureimage (a pure-JavaScript canvas 2-D API) and encoded by @sbm/backend-node's encodePng. Labels use
  * DejaVu Sans from the dejavu-fonts-ttf package; without it the figures are drawn without text.
  */
 
@@ -130,7 +130,12 @@ class Canvas {
   }
 
   png(): Uint8Array {
-    return encode({ width: this.width, height: this.height, data: this.img.data, channels: 4, depth: 8 });
+    return encodePng(
+      new Uint8Array(this.img.data.buffer, this.img.data.byteOffset, this.img.data.length),
+      this.width,
+      this.height,
+      4,
+    );
   }
 }
 

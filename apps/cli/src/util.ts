@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import { atomicWriteFile as writeFileAtomic } from '@sbm/datasets/node';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { atomicWriteFile as writeFileAtomic } from '@sbm/backend-node';
 import { UsageError } from './errors';
 
 /** Atomic file write (temporary file in the same folder, flushed, renamed over the target): @sbm/datasets' own. */
@@ -59,4 +62,23 @@ export function formatDuration(sec: number): string {
   const m = Math.floor(s / 60);
   if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+/** Version of an installed package, found by walking up from its resolved entry to its package.json. */
+export function versionOf(name: string, missing = 'not installed'): string {
+  try {
+    let dir = dirname(createRequire(import.meta.url).resolve(name));
+    for (let i = 0; i < 6; i++) {
+      try {
+        const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+        if (pkg.name === name) return pkg.version ?? '?';
+      } catch {
+        // not here: keep walking up
+      }
+      dir = dirname(dir);
+    }
+  } catch {
+    // not resolvable from the CLI
+  }
+  return missing;
 }

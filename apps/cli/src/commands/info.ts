@@ -1,9 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { listBackends } from '@sbm/core';
 import { initBackend, registerNodeBackends } from '@sbm/backend-node';
+import { versionOf } from '../util';
 
 const SBM_PACKAGES = [
   'core',
@@ -16,26 +14,6 @@ const SBM_PACKAGES = [
   'metrics',
   'backend-node',
 ];
-
-/** Version of an installed package, found by walking up from its resolved entry to its package.json. */
-function versionOf(name: string): string {
-  try {
-    const req = createRequire(import.meta.url);
-    let dir = dirname(req.resolve(name));
-    for (let i = 0; i < 6; i++) {
-      try {
-        const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-        if (pkg.name === name) return pkg.version ?? '?';
-      } catch {
-        // not here: keep walking up
-      }
-      dir = dirname(dir);
-    }
-  } catch {
-    // not installed
-  }
-  return 'not installed';
-}
 
 export async function infoCommand(o: { json: boolean; backend?: string; cliVersion: string }): Promise<number> {
   registerNodeBackends();

@@ -1,9 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { listRegistered } from '@sbm/core';
 import { legacySource, loadedPlugins } from '../plugins';
 import { KIND_PACKAGES, legacyNames, type Kind } from '../registries';
+import { versionOf } from '../util';
 
 interface Row {
   kind: string;
@@ -11,25 +9,6 @@ interface Row {
   source: string;
   description?: string;
   aliases?: string[];
-}
-
-/** Version of an installed package (walking up from its resolved entry to its package.json). */
-function versionOf(name: string): string {
-  try {
-    let dir = dirname(createRequire(import.meta.url).resolve(name));
-    for (let i = 0; i < 6; i++) {
-      try {
-        const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-        if (pkg.name === name) return pkg.version ?? '?';
-      } catch {
-        // not here: keep walking up
-      }
-      dir = dirname(dir);
-    }
-  } catch {
-    // not resolvable from the CLI
-  }
-  return '?';
 }
 
 /**
@@ -44,7 +23,7 @@ export function registeredRows(): Row[] {
     for (const name of names[kind]) {
       const e = core.find((x) => x.kind === kind && x.name === name);
       const source =
-        e?.source ?? legacySource(kind, name) ?? `${KIND_PACKAGES[kind]}@${versionOf(KIND_PACKAGES[kind])}`;
+        e?.source ?? legacySource(kind, name) ?? `${KIND_PACKAGES[kind]}@${versionOf(KIND_PACKAGES[kind], '?')}`;
       rows.push({
         kind,
         name,
