@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -181,6 +181,28 @@ describe('a damaged checkpoint.json is refused, never taken for "no checkpoint"'
     }
     expect(treeHashes(out)).toEqual(before);
   }, 60_000);
+});
+
+describe('a damaged slot: sample loads the intact one and says so', () => {
+  it('sample exits 0 with one line naming the damaged slot and the step it loaded instead', () => {
+    const out = join(tmp, 'damaged-slot');
+    cpSync(reference, out, { recursive: true });
+    const named = readPointerFile(out)!.slot;
+    // The weights the pointer names no longer match their CRC: the loader must step around them, not use them.
+    const dir = join(out, named, 'model');
+    const bin = readdirSync(dir).find((f) => f.endsWith('.bin'))!;
+    const bytes = readFileSync(join(dir, bin));
+    bytes[0] ^= 0xff;
+    writeFileSync(join(dir, bin), bytes);
+    const r = run(['sample', '--ckpt', out, '--n', '10', '--steps', '30', '--out', join(tmp, 'fallback.png')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `${named} \\(step ${TOTAL}, named by checkpoint\\.json\\) is damaged .*; loaded slot-[ab] \\(step \\d+\\) instead`,
+      ),
+    );
+    expect(existsSync(join(tmp, 'fallback.png'))).toBe(true);
+  }, 120_000);
 });
 
 describe('--resume needs a checkpoint; --resume-or-start asks for one or a new run', () => {

@@ -28,7 +28,10 @@ export async function exportCommand(format: string, o: ExportCliOptions): Promis
   }
   await requireCheckpoint(o.ckpt);
   await startBackend(o.backend);
-  const { model, ema, config, optimizerState } = await loadCheckpoint(storage, o.ckpt);
+  const loaded = await loadCheckpoint(storage, o.ckpt);
+  // A damaged slot the loader stepped around (it fell back to the intact one): say so, never silently.
+  for (const w of loaded.warnings) process.stderr.write(`${w}\n`);
+  const { model, ema, config, optimizerState } = loaded;
   try {
     if (model.name !== 'score-sde-ncsnpp') {
       throw new UsageError(

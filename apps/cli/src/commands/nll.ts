@@ -43,7 +43,10 @@ export async function nllCommand(o: NllCliOptions): Promise<number> {
   const d = parseDataSpec(spec);
   if (d.kind === 'mnist' && d.split !== 'test' && !o.data?.includes(':')) d.split = 'test';
   await startBackend(o.backend, o.json);
-  const { model, ema, config } = await loadCheckpoint(storage, o.ckpt);
+  const loaded = await loadCheckpoint(storage, o.ckpt);
+  // A damaged slot the loader stepped around (it fell back to the intact one): say so, never silently.
+  for (const w of loaded.warnings) process.stderr.write(`${w}\n`);
+  const { model, ema, config } = loaded;
   let x: tf.Tensor | undefined;
   try {
     if (o.ema) ema.copyTo(model);

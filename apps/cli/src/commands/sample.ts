@@ -68,7 +68,10 @@ export async function sampleCommand(o: SampleCliOptions): Promise<number> {
   }
   await requireCheckpoint(o.ckpt);
   await startBackend(o.backend, o.json);
-  const { model, ema, config } = await loadCheckpoint(storage, o.ckpt);
+  const loaded = await loadCheckpoint(storage, o.ckpt);
+  // A damaged slot the loader stepped around (it fell back to the intact one): say so, never silently.
+  for (const w of loaded.warnings) process.stderr.write(`${w}\n`);
+  const { model, ema, config } = loaded;
   try {
     if (o.ema) ema.copyTo(model);
     const sde = createSde(config.sde);
