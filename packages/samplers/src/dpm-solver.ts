@@ -9,7 +9,7 @@ export interface DpmSolverOptions extends SdeSamplerOptions {
   /** Number of steps = NFE (default 20). */
   steps?: number;
   /** 2 (DPM-Solver++(2M), default) or 1 (DPM-Solver++(1) = DDIM in data prediction). */
-  order?: 1 | 2;
+  order?: 1 | 2 | 3;
   /** Time grid: uniform in λ = ln(α/σ) ('logSNR', default, as Lu et al.) or in t ('time'). */
   skipType?: 'logSNR' | 'time';
   /** First-order last step (Lu et al. 2022b recommend it below 15 steps; default: steps < 15). */

@@ -8,6 +8,29 @@ export { dpmSolverSampler, dpmSolverGrid } from './dpm-solver';
 export type { DpmSolverOptions } from './dpm-solver';
 export { edmHeunSampler, edmSigmas } from './edm-heun';
 export type { EdmHeunOptions } from './edm-heun';
+export { makeGrid, scheduleName, SCHEDULES } from './grid';
+export type { Grid, Schedule, ScheduleName, ScheduleSpec } from './grid';
+export { GridModel, setupGridSampler, runGrid } from './solver';
+export type { GridSamplerOptions, TimePoint } from './solver';
+export { eulerSampler, eulerAncestralSampler, dpm2Sampler, dpm2AncestralSampler, lmsSampler } from './k-diffusion';
+export type { EulerOptions, EulerAncestralOptions, Dpm2Options, Dpm2AncestralOptions, LmsOptions } from './k-diffusion';
+export {
+  dpmpp2sAncestralSampler,
+  dpmppSdeSampler,
+  dpmpp2mSdeSampler,
+  dpmpp3mSdeSampler,
+  dpmFastSampler,
+  dpmAdaptiveSampler,
+} from './dpm-solver-pp';
+export type {
+  Dpmpp2sAncestralOptions,
+  DpmppSdeOptions,
+  DpmppMultistepSdeOptions,
+  DpmFastOptions,
+  DpmAdaptiveOptions,
+} from './dpm-solver-pp';
+export { uniPcSampler, ddimSampler } from './unipc';
+export type { UniPcOptions, DdimOptions } from './unipc';
 export { annealedLangevin, langevinDynamics, geometricSigmas, ncsnv2StepSize } from './langevin-dynamics';
 export type { AnnealedLangevinOptions, LangevinOptions, NoiseScoreSource } from './langevin-dynamics';
 export {

@@ -9,6 +9,7 @@ import type { EmSamplerOptions, PcSamplerOptions } from './pc';
 import type { OdeSamplerOptions } from './ode';
 import type { DpmSolverOptions } from './dpm-solver';
 import type { EdmHeunOptions } from './edm-heun';
+import type { GridSamplerOptions } from './solver';
 import type { AnnealedLangevinOptions, LangevinOptions } from './langevin-dynamics';
 
 type Missing<T, K extends readonly PropertyKey[]> = Exclude<keyof T, K[number]>;
@@ -23,8 +24,12 @@ export function optionKeys<T>() {
 const LOOP = ['seed', 'signal', 'onProgress', 'onTrajectory', 'trajectoryEvery', 'yieldEvery'] as const;
 const SDE = [...LOOP, 'sde', 'score', 'shape', 'steps', 'eps', 'init'] as const;
 
+/** The keys of every fixed-grid solver; each adds its own. */
+export const GRID = [...SDE, 'schedule', 'denoiseToZero'] as const;
+
 export const LOOP_KEYS = optionKeys<LoopOptions>()(LOOP);
 export const SDE_KEYS = optionKeys<SdeSamplerOptions>()(SDE);
+export const GRID_KEYS = optionKeys<GridSamplerOptions>()(GRID);
 export const PC_KEYS = optionKeys<PcSamplerOptions>()([
   ...SDE,
   'predictor',

@@ -68,8 +68,10 @@ export interface SampleStats {
   steps: number;
   /** Wall-clock milliseconds. */
   ms: number;
-  /** Rejected step attempts (adaptive ODE solver only). */
+  /** Rejected step attempts (adaptive solvers only). */
   rejected?: number;
+  /** The grid's schedule (fixed-grid solvers): a schedule name, 'sigmas' or 'times'. */
+  schedule?: string;
 }
 
 /** The caller owns `samples`. */
