@@ -1,7 +1,11 @@
 // `npm run bench -- quality [--epochs E (7) | --steps N] [--batch B (64)] [--lr X (5e-4)] [--warmup W (300)]
 //   [--ema-decay D (0.999)] [--seed S (0)] [--out DIR (runs/bench-quality)] [--n N (1000)] [--chunk C (250)]
 //   [--pc-steps K (200)] [--snr R (0.16)] [--dpm-steps K (50)] [--eps E] [--denoise-to-zero] [--nll-n M (100)]
-//   [--nll-batch 50] [--only pc,dpm,nll] [--no-train]`
+//   [--nll-batch 50] [--only pc,dpm,nll] [--no-train] [--cases name@steps,...] [--case-opts JSON] [--time64]`
+// `--cases pc@1000,unipc@20,dpmpp-3m@10` replaces the pc / dpm cases by any registered samplers at the given step
+// counts (pc: reverse diffusion + Langevin at snr R; every other name gets `{ steps }` plus, from --case-opts
+// '{"unipc":{"order":3}}', its own options); `--time64` also times 64 samples at batch 64 per case (after a warm-up
+// batch of 8), the wall time a user waits for one grid.
 // Sample quality of the MNIST ScoreNet (Song's tutorial network, tutorial VE SDE σ = 25, data in [0, 1]):
 //  1. trains it with the CLI exactly as a user would (`sbm train --data mnist --sde tutorial-ve --model scorenet
 //     --epochs E …` into --out; resumed when --out already holds a checkpoint, so an interrupted bench continues and
@@ -155,6 +159,21 @@ export async function run({ args, emit, log }) {
     ...(o['denoise-to-zero'] ? { denoiseToZero: true } : {}),
   };
   const tag = o['denoise-to-zero'] || o.eps !== undefined ? '-variant' : '';
+  const caseOpts = o['case-opts'] ? JSON.parse(String(o['case-opts'])) : {};
+  if (o.cases) {
+    for (const c of String(o.cases).split(',')) {
+      const [name, stepsText] = c.split('@');
+      const steps = Number(stepsText);
+      const extra = caseOpts[name] ?? {};
+      const opts =
+        name === 'pc'
+          ? { sampler: 'pc', predictor: 'reverse-diffusion', corrector: 'langevin', snr: Number(o.snr ?? 0.16), steps }
+          : { sampler: name, steps, ...extra };
+      samplers.push({ name: `${name}@${steps}`, opts: { ...opts, ...ending } });
+    }
+    only.delete('pc');
+    only.delete('dpm');
+  }
   if (only.has('pc')) {
     const steps = Number(o['pc-steps'] ?? 200);
     const snr = Number(o.snr ?? 0.16);
@@ -170,6 +189,21 @@ export async function run({ args, emit, log }) {
     });
   }
   for (const s of samplers) {
+    if (o.time64) {
+      const warm = await m.samplers.sample({ ...s.opts, sde, score, shape: [8, 28, 28, 1], seed });
+      warm.samples.dispose();
+      const t64 = performance.now();
+      const r = await m.samplers.sample({ ...s.opts, sde, score, shape: [64, 28, 28, 1], seed });
+      await r.samples.data();
+      r.samples.dispose();
+      emit({
+        case: 'time64',
+        sampler: s.name,
+        ...base,
+        nfe: r.stats.nfe,
+        seconds: round((performance.now() - t64) / 1000, 2),
+      });
+    }
     const parts = [];
     let nfe = 0;
     const t0 = performance.now();
@@ -186,13 +220,14 @@ export async function run({ args, emit, log }) {
     tf.dispose(parts);
     try {
       const q = await m.evalNode.mnistQuality(samples, refStats, { classifier, range });
-      const png = join(out, `quality-${s.name}${tag}.png`);
+      const png = join(out, `quality-${s.name.replace('@', '-')}${tag}.png`);
       const head = samples.slice(0, Math.min(100, n));
       await m.datasetsNode.writeGridPng(png, head, { range, columns: 10 });
       head.dispose();
       emit({
         case: s.name,
         ...base,
+        ...(o.cases ? { options: s.opts } : {}),
         steps: s.opts.steps,
         ...(s.opts.snr !== undefined ? { snr: s.opts.snr } : {}),
         eps: s.opts.eps ?? sde.samplingEps,
