@@ -2,14 +2,14 @@ import { readFileSync } from 'node:fs';
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { toyNames } from '@sbm/datasets';
 import { listModels } from '@sbm/models';
-import { listCorrectors, listPredictors, listSamplers } from '@sbm/samplers';
+import { listCorrectors, listPredictors, listSamplers, SCHEDULES } from '@sbm/samplers';
 import { listSdes } from '@sbm/sde';
 import { backendChoices } from './backend';
 import { describeError, EXIT_USAGE } from './errors';
 import { loadPlugins, scanEarlyFlags } from './plugins';
 import { choiceArg, lossNames, oneOf } from './registries';
 import { readRunFile } from './run-file';
-import { intArg, positiveArg } from './util';
+import { intArg, jsonObjectArg, positiveArg } from './util';
 import { DIVERGENCE_CHOICES } from './commands/nll';
 
 function cliVersion(): string {
@@ -183,8 +183,19 @@ export function buildProgram(): Command {
     )
     .option(
       '--denoise-to-zero',
-      "pc, em, dpm-solver: end with Tweedie's denoiser E[x0 | x_eps] instead of the last step",
+      "end with Tweedie's denoiser E[x0 | x_eps] instead of the last step (samplers with a denoiseToZero option)",
       false,
+    )
+    .addOption(
+      new Option(
+        '--schedule <name>',
+        `fixed-grid solvers: where the steps lie (${oneOf([...SCHEDULES])}; default the sampler's)`,
+      ).argParser(choiceArg('--schedule', () => [...SCHEDULES])),
+    )
+    .option(
+      '--sampler-options <json>',
+      'any other options of the sampler as a JSON object, e.g. \'{"order":3}\' (checked by the sampler)',
+      jsonObjectArg('--sampler-options'),
     )
     .option('--seed <n>', 'sampling seed', intArg('--seed', 0), 0)
     .option('--no-ema', 'use the raw weights instead of their EMA')

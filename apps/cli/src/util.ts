@@ -34,6 +34,22 @@ export function positiveArg(flag: string, allowZero = false): (v: string) => num
   };
 }
 
+/** Parses a flag value as a JSON object (sampler options); a UsageError otherwise. */
+export function jsonObjectArg(flag: string): (v: string) => Record<string, unknown> {
+  return (v: string) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(v);
+    } catch (e) {
+      throw new UsageError(`${flag}: expected a JSON object, got "${v}" (${(e as Error).message})`);
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new UsageError(`${flag}: expected a JSON object, got "${v}"`);
+    }
+    return parsed as Record<string, unknown>;
+  };
+}
+
 export async function fileExists(path: string): Promise<boolean> {
   try {
     await fsp.access(path);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkpointScoreFn } from './import';
-import { sample, type SampleProgress } from '@sbm/samplers';
+import { sample, samplerEntry, type SampleProgress } from '@sbm/samplers';
 import { createSde } from '@sbm/sde';
 import { loadCheckpoint } from '@sbm/training';
 import { encodeGridPng } from '@sbm/datasets/node';
@@ -26,6 +26,7 @@ const FLAGS: Record<string, string> = {
   predictor: '--predictor',
   corrector: '--corrector',
   denoiseToZero: '--denoise-to-zero',
+  schedule: '--schedule',
 };
 
 export interface SampleCliOptions {
@@ -39,6 +40,8 @@ export interface SampleCliOptions {
   n?: number;
   eps?: number;
   denoiseToZero?: boolean;
+  schedule?: string;
+  samplerOptions?: Record<string, unknown>;
   seed: number;
   ema: boolean;
   out: string;
@@ -85,11 +88,20 @@ export async function sampleCommand(o: SampleCliOptions): Promise<number> {
     if (o.steps !== undefined) extra.steps = o.steps;
     if (o.snr !== undefined) extra.snr = o.snr;
     if (o.eps !== undefined) extra.eps = o.eps;
+    // What the sampler accepts, from its registry entry (plugins included; undefined: not declared).
+    const accepts = samplerEntry(o.sampler)?.options;
+    const takes = (key: string) => accepts === undefined || accepts.includes(key);
     if (o.denoiseToZero) {
-      if (!['pc', 'em', 'dpm-solver'].includes(o.sampler)) {
-        throw new UsageError(`--denoise-to-zero: only for pc, em and dpm-solver, not ${o.sampler}`);
+      if (!takes('denoiseToZero')) {
+        throw new UsageError(`--denoise-to-zero: ${o.sampler} has no denoiseToZero option`);
       }
       extra.denoiseToZero = true;
+    }
+    if (o.schedule !== undefined) {
+      if (!takes('schedule')) {
+        throw new UsageError(`--schedule: only for the fixed-grid solvers, not ${o.sampler} (see sbm plugins)`);
+      }
+      extra.schedule = o.schedule;
     }
     if (o.sampler === 'ald' && o.steps !== undefined) {
       delete extra.steps;
@@ -111,6 +123,7 @@ export async function sampleCommand(o: SampleCliOptions): Promise<number> {
         shape: [n, ...shapeOne],
         seed: o.seed,
         ...extra,
+        ...(o.samplerOptions ?? {}),
         ...(progress
           ? {
               onProgress: (p: SampleProgress) => progress.update(p.fraction, `step ${p.step}/${p.steps}  NFE ${p.nfe}`),
@@ -128,6 +141,8 @@ export async function sampleCommand(o: SampleCliOptions): Promise<number> {
       ema: o.ema,
       ...(o.eps !== undefined ? { eps: o.eps } : {}),
       denoiseToZero: o.denoiseToZero ?? false,
+      ...(o.schedule !== undefined || stats.schedule !== undefined ? { schedule: stats.schedule ?? o.schedule } : {}),
+      ...(o.samplerOptions ? { samplerOptions: o.samplerOptions } : {}),
       out: o.out,
     };
     try {
