@@ -2,6 +2,23 @@ import { SeedStream } from '@sbm/core';
 import { GaussianMixture } from './mixture';
 
 /**
+ * The 2-D Gaussian of issue 13 (a single component, so its probability-flow map is closed-form): mean (2, −1),
+ * covariance [[1, 0.6], [0.6, 0.5]] (correlation 0.85, eigenvalues ≈ 1.37 and 0.13: anisotropic).
+ */
+export function gaussian2d(): GaussianMixture {
+  return new GaussianMixture({
+    weights: [1],
+    means: [[2, -1]],
+    covariances: [
+      [
+        [1, 0.6],
+        [0.6, 0.5],
+      ],
+    ],
+  });
+}
+
+/**
  * A 2-D mixture of 5 components with full, differently oriented covariances: modes 3–6 apart with stds of 0.5–1.2,
  * so the components are distinct yet overlap in their tails (a multimodal target where mode weights matter).
  * Its spread (≈ 7) is well below the VE prior std σ_max = 50 and comparable to the VP prior's unit scale.

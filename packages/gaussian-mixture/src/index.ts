@@ -1,5 +1,6 @@
 export { GaussianMixture, PerturbedGaussianMixture } from './mixture';
 export type { GaussianMixtureOptions, TimeArg } from './mixture';
-export { mixture2d, mixture16d } from './fixtures';
+export type { FlowMapOptions } from './flow-map';
+export { gaussian2d, mixture2d, mixture16d } from './fixtures';
 // The linear algebra lives in @sbm/metrics; re-exported for code that imported it here.
 export { symmetricEigen, cholesky } from '@sbm/metrics';

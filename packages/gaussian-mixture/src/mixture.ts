@@ -12,6 +12,7 @@ import {
 } from '@sbm/core';
 import type { ScoreFn, Sde } from '@sbm/sde';
 import { cholesky, fromEigen, symmetricEigen, type Matrix } from '@sbm/metrics';
+import { mixtureFlowMap, type FlowMapOptions } from './flow-map';
 
 export interface GaussianMixtureOptions {
   /** Mixture weights π_k ≥ 0; must sum to 1 within 1e-6 (they are then renormalized exactly). */
@@ -332,6 +333,17 @@ export class GaussianMixture {
       const B = x.shape[0];
       return this.evaluate(x, tf.ones([B]) as tf.Tensor1D, tf.zeros([B]) as tf.Tensor1D, true).score as tf.Tensor;
     });
+  }
+
+  /**
+   * The exact probability-flow ODE map under `sde` in float64: the rows of `xT` (row-major n×D, or n rows) at time
+   * `from` (default sde.T) carried along dx/dt = f(t) x − ½ g(t)² ∇ log p_t(x) to `to` (default sde.samplingEps).
+   * Closed form for a single Gaussian; for a mixture a per-point adaptive Dormand–Prince 5(4) solve with the exact
+   * float64 score (rtol = atol = 1e-10 by default). The reference a deterministic sampler is measured against: run
+   * it from the same x_T (`init`) and compare with `flowMapError` of `@sbm/samplers/testing`.
+   */
+  flowMap(sde: Sde, xT: Float64Array | number[] | number[][], options: FlowMapOptions = {}): Float64Array {
+    return mixtureFlowMap(this.comps, this.dim, sde, xT, options);
   }
 
   /** The marginals p_t of this mixture under `sde`: exact score function, log-density and moments. */

@@ -5,7 +5,7 @@
  * it(c.name, c.run)`. Needs @sbm/gaussian-mixture and @sbm/metrics installed (optional peer dependencies).
  */
 import * as tf from '@tensorflow/tfjs';
-import { countTensors, isSbmError } from '@sbm/core';
+import { SbmError, checkTensor, countTensors, describeValue, isSbmError } from '@sbm/core';
 import { mixture2d, type GaussianMixture } from '@sbm/gaussian-mixture';
 import { sampleCovariance, sampleMean, slicedWasserstein } from '@sbm/metrics';
 import { VpSde, type ScoreFn, type Sde } from '@sbm/sde';
@@ -107,6 +107,76 @@ export function momentErrors(
     }
   }
   return { meanZ, covZ };
+}
+
+export { gaussian2d } from '@sbm/gaussian-mixture';
+
+/**
+ * The error of a deterministic sampler's output against the exact flow map (`GaussianMixture#flowMap` from the same
+ * x_T): per point the Euclidean distance ‖x_i − x*_i‖ (float64 on the values read back asynchronously, GPU-safe),
+ * then its max and mean over the n points. `samples` is [n, ...] with n·D values; `exact` row-major of the same size.
+ */
+export async function flowMapError(
+  samples: tf.Tensor,
+  exact: Float64Array | number[],
+): Promise<{ max: number; mean: number }> {
+  checkTensor(samples, 'samples', undefined, { minRank: 1 });
+  if (!(exact instanceof Float64Array || Array.isArray(exact)) || exact.length !== samples.size) {
+    throw new SbmError(
+      'INVALID_ARGUMENT',
+      `flowMapError: exact: expected ${samples.size} values (the size of samples, shape [${samples.shape.join(', ')}]), got ${describeValue(exact)}${exact && typeof exact === 'object' && 'length' in exact ? ` of length ${(exact as { length: number }).length}` : ''}`,
+      { argument: 'exact' },
+    );
+  }
+  const v = await samples.data();
+  const n = samples.shape[0];
+  const D = samples.size / n;
+  let max = 0;
+  let sum = 0;
+  for (let b = 0; b < n; b++) {
+    let s = 0;
+    for (let i = 0; i < D; i++) s += (v[b * D + i] - exact[b * D + i]) ** 2;
+    const e = Math.sqrt(s);
+    if (Number.isNaN(e)) return { max: NaN, mean: NaN };
+    max = Math.max(max, e);
+    sum += e;
+  }
+  return { max, mean: sum / n };
+}
+
+/**
+ * The measured convergence order: the least-squares slope of −log err against log NFE (err ∝ NFE^(−p) gives p).
+ * Needs at least two points with distinct NFE; every NFE and error must be finite and > 0.
+ */
+export function convergenceOrder(nfe: number[], err: number[]): number {
+  const bad = (argument: string, expected: string, received: unknown): SbmError =>
+    new SbmError('INVALID_ARGUMENT', `convergenceOrder: ${argument}: expected ${expected}, got ${received}`, {
+      argument,
+    });
+  if (!Array.isArray(nfe) || nfe.length < 2) throw bad('nfe', 'an array of at least 2 NFE', describeValue(nfe));
+  if (!Array.isArray(err) || err.length !== nfe.length) {
+    throw bad('err', `an array of ${nfe.length} errors (one per NFE)`, describeValue(err));
+  }
+  nfe.forEach((v, i) => {
+    if (!(typeof v === 'number' && Number.isFinite(v) && v > 0))
+      throw bad(`nfe[${i}]`, 'a number > 0', describeValue(v));
+  });
+  err.forEach((v, i) => {
+    if (!(typeof v === 'number' && Number.isFinite(v) && v > 0))
+      throw bad(`err[${i}]`, 'a finite number > 0', describeValue(v));
+  });
+  const xs = nfe.map(Math.log);
+  const ys = err.map((e) => -Math.log(e));
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+  let sxy = 0;
+  let sxx = 0;
+  xs.forEach((x, i) => {
+    sxy += (x - mx) * (ys[i] - my);
+    sxx += (x - mx) ** 2;
+  });
+  if (sxx === 0) throw bad('nfe', 'at least two distinct NFE', `[${nfe.join(', ')}]`);
+  return sxy / sxx;
 }
 
 /**
