@@ -7,6 +7,12 @@ export interface FlowMapOptions {
   from?: number;
   /** End time t of the map (default sde.samplingEps). `to > from` runs the flow forwards (data → noise). */
   to?: number;
+  /**
+   * End at an EDM noise level σ̃ = σ/α instead of a time (not with `to`): the flow runs in x̃ = x/α against σ̃ —
+   * the same trajectories — and may go below σ̃(0) down to σ̃ = 0, where k-diffusion / EDM grids end (VE's σ(0) =
+   * σ_min > 0). Returns α·x̃ with α = α(t(σ̃)), or α(0) below σ̃(0), as those samplers do.
+   */
+  toSigma?: number;
   /** Relative tolerance of the float64 adaptive solve (default 1e-10). */
   rtol?: number;
   /** Absolute tolerance of the float64 adaptive solve (default 1e-10). */
@@ -126,6 +132,7 @@ export function mixtureFlowMap(
   if (method === 'closed-form' && comps.length !== 1) {
     throw invalid('method', `"auto" or "ode" for a mixture of ${comps.length} components`, '"closed-form"');
   }
+  if (opts.toSigma !== undefined) return flowToSigma(comps, D, sde, xArg, from, opts);
   const x = readPoints(xArg, D);
   if (from === to) return x;
   if (method === 'closed-form' || (method === 'auto' && comps.length === 1)) {
@@ -138,6 +145,45 @@ export function mixtureFlowMap(
     const y = x.subarray(b * D, (b + 1) * D);
     out.set(dopri5(field, y, from, to, rtol, atol, maxSteps, b), b * D);
   }
+  return out;
+}
+
+/**
+ * The map to an EDM level: in x̃ = x/α with time σ̃ the probability-flow ODE is dx̃/dσ̃ = −σ̃ ∇ log p̃_σ̃(x̃), p̃_σ̃ =
+ * p_0 ∗ N(0, σ̃² I) (Karras et al. 2022, eq. 4 with s = 1) — the flow of a VE SDE with α = 1, σ(s) = s, f = 0, g² = 2s.
+ */
+function flowToSigma(
+  comps: readonly FlowComponent[],
+  D: number,
+  sde: Sde,
+  xArg: Float64Array | number[] | number[][],
+  from: number,
+  opts: FlowMapOptions,
+): Float64Array {
+  if (opts.to !== undefined) throw invalid('toSigma', 'to or toSigma, not both', `to = ${describeValue(opts.to)}`);
+  const sigmaFrom = sde.std(from) / sde.alpha(from);
+  const sigmaTop = sde.std(sde.T) / sde.alpha(sde.T);
+  const toSigma = checkNumber(opts.toSigma, 'toSigma', { min: 0, max: sigmaTop });
+  const sigma0 = sde.std(0) / sde.alpha(0);
+  let alphaEnd = sde.alpha(0);
+  if (toSigma > sigma0) {
+    const inv = (sde as unknown as { tFromEdmSigma?: (s: number) => number }).tFromEdmSigma;
+    if (typeof inv !== 'function') throw invalid('sde', 'an Sde with tFromEdmSigma (for toSigma)', 'none');
+    alphaEnd = sde.alpha(inv.call(sde, toSigma));
+  }
+  const levels = {
+    T: Math.max(sigmaTop, sigmaFrom),
+    samplingEps: 0,
+    alpha: () => 1,
+    std: (s: number) => s,
+    driftCoef: () => 0,
+    diffusion: (s: number) => Math.sqrt(2 * s),
+  } as unknown as Sde;
+  const x = readPoints(xArg, D);
+  const a = sde.alpha(from);
+  for (let i = 0; i < x.length; i++) x[i] /= a;
+  const out = mixtureFlowMap(comps, D, levels, x, { ...opts, toSigma: undefined, from: sigmaFrom, to: toSigma });
+  for (let i = 0; i < out.length; i++) out[i] *= alphaEnd;
   return out;
 }
 

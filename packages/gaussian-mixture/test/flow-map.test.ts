@@ -147,6 +147,26 @@ describe('flowMap: mixtures (float64 Dormand–Prince 5(4))', () => {
     },
   );
 
+  it.each(sdes)(
+    '%s, mixture2d: the map to the level toSigma = σ̃(eps) (solved in x̃ = x/α against σ̃) equals the map to eps',
+    (_, sde) => {
+      const mix = mixture2d();
+      const xT = priorDraws(sde, 50, 2, 18);
+      const a = mix.flowMap(sde, xT);
+      const b = mix.flowMap(sde, xT, { toSigma: sde.edmSigma(sde.samplingEps) });
+      expect(maxAbsDiff(a, b)).toBeLessThanOrEqual(1e-8);
+      // and down to σ̃ = 0 (where EDM / k-diffusion grids end) it is the map to σ̃ = 0, close to but not at eps
+      const z = mix.flowMap(sde, xT, { toSigma: 0 });
+      expect(maxAbsDiff(a, z)).toBeGreaterThan(1e-5);
+      expect(maxAbsDiff(a, z)).toBeLessThan(0.05);
+      // one Gaussian: the closed form in σ̃ agrees with the solve
+      const g = gaussian2d();
+      expect(
+        maxAbsDiff(g.flowMap(sde, xT, { toSigma: 0 }), g.flowMap(sde, xT, { toSigma: 0, method: 'ode' })),
+      ).toBeLessThanOrEqual(1e-8);
+    },
+  );
+
   it('each point is solved on its own: the map of a subset is the subset of the map; rows and flat agree', () => {
     const sde = new VeSde();
     const mix = mixture2d();
@@ -193,6 +213,12 @@ describe('flowMap: validation', () => {
       /method: expected "auto" or "ode" for a mixture of 5 components/,
     );
     expectThrowsSbm(() => mix.flowMap({} as never, x), 'INVALID_ARGUMENT', /sde: expected an Sde/);
+    expectThrowsSbm(() => mix.flowMap(sde, x, { toSigma: -1 }), 'INVALID_ARGUMENT', /toSigma: expected .*>= 0/);
+    expectThrowsSbm(
+      () => mix.flowMap(sde, x, { toSigma: 0, to: 0.5 }),
+      'INVALID_ARGUMENT',
+      /toSigma: expected to or toSigma, not both/,
+    );
   });
   it('gives up with an SbmError naming maxSteps instead of looping', () => {
     expectThrowsSbm(
