@@ -110,3 +110,29 @@ export type {
 } from '@sbm/sde';
 export { SbmError, isSbmError, SeedStream } from '@sbm/core';
 export type { SbmErrorCode } from '@sbm/core';
+
+// Model-output adapters (ε / x₀ / v / EDM denoiser / score networks → ScoreFn and back), classifier-free guidance
+// and x̂₀ thresholding, all as ScoreFn wrappers.
+export {
+  fromEpsilon,
+  fromX0,
+  fromV,
+  fromDenoiser,
+  fromScore,
+  toEpsilon,
+  toX0,
+  toV,
+  cfg,
+  thresholdX0,
+  dynamicThresholding,
+  clipX0,
+  TIME_INPUTS,
+} from './adapters';
+export type {
+  NetworkFn,
+  TimeInput,
+  AdapterOptions,
+  ConditionalScoreFn,
+  CfgOptions,
+  DynamicThresholdingOptions,
+} from './adapters';
