@@ -50,7 +50,17 @@ export const DPM_KEYS = optionKeys<DpmSolverOptions>()([
   'lowerOrderFinal',
   'denoiseToZero',
 ]);
-export const HEUN_KEYS = optionKeys<EdmHeunOptions>()([...SDE, 'rho', 'sigmaMin', 'sigmaMax']);
+export const HEUN_KEYS = optionKeys<EdmHeunOptions>()([
+  ...SDE,
+  'rho',
+  'sigmaMin',
+  'sigmaMax',
+  'schedule',
+  'sChurn',
+  'sTmin',
+  'sTmax',
+  'sNoise',
+]);
 export const ALD_KEYS = optionKeys<AnnealedLangevinOptions>()([
   ...LOOP,
   'score',
