@@ -15,14 +15,44 @@
 // n = 1000 samples per run on both mixtures (--quick: 500, step counts 10/20/100, K = 3), one sample set (seed 7) per
 // configuration, K = 4 reference sets (6 floor pairs). The full run (≈ 50k score calls) fits in ~15 min on 2 cores
 // with wasm; n = 2000 on 16-D would double the 16-D half. Default backend wasm through @sbm/backend-node's initBackend.
+//
+// Then the frontier (issue 13; frontier/frontier.mjs says what each line holds): every deterministic solver ×
+// schedule × NFE budget, max / mean error against the exact probability-flow map from 500 fixed prior draws, on
+// gaussian2d, mixture2d and mixture16d under VP and VE; the stochastic samplers by sliced W2 / floor. Its flags:
+//   --only quality|frontier  run one half (default both);  --mixture gaussian,2d,16d;  --sdes vp,ve;
+//   --samplers <frontier labels or sampler names> (e.g. euler,heun,dpm-solver,unipc-bh2,euler-ancestral);
+//   --schedules karras,exponential,…  (default all six);  --nfe 5,8,10,15,20,35,50;  --points 500 (flow-map draws);
+//   --frontier-n 1000 (stochastic samples);  --quick (gaussian + 2d, VP, NFE 5/10/20, karras + logsnr-uniform).
+// `--samplers` and `--mixture` apply to both halves (each takes the names it knows). Table and plot:
+//   npm run bench -- samplers --only frontier > frontier.jsonl && node tools/bench/scripts/frontier-table.mjs frontier.jsonl
 // Needs the dists:
 //   for p in core sde ode samplers gaussian-mixture metrics wasm-kernels backend-node; do (cd packages/$p && npx tsup); done
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs, round } from '../lib/timing.mjs';
+import { FRONTIER_MIXTURES, frontierLabels, runFrontier } from './frontier/frontier.mjs';
 
 const ALL_SDES = ['ve', 'vp', 'subvp', 'tutorial-ve'];
 const ALL_SAMPLERS = ['em', 'pc', 'ode', 'dpm-solver', 'heun', 'ald'];
 const SWD = { projections: 128, seed: 3 };
+// Registered names the frontier runs (its labels map to these), accepted by --samplers too.
+const FRONTIER_SAMPLERS = [
+  'euler',
+  'heun',
+  'dpm2',
+  'lms',
+  'ddim',
+  'dpm-solver',
+  'dpmpp-3m',
+  'dpmpp-2s-ancestral',
+  'dpmpp-sde',
+  'unipc',
+  'dpm-fast',
+  'dpm-adaptive',
+  'euler-ancestral',
+  'dpm2-ancestral',
+  'dpmpp-2m-sde',
+  'dpmpp-3m-sde',
+];
 
 /** The sample options for one (sampler, step count); `steps` is the requested count (≈ NFE for all but pc). */
 function samplerOptions(sampler, count, sde) {
@@ -58,15 +88,29 @@ export async function run({ args, emit, log }) {
   const backendName = opts.backend ?? 'wasm';
   const seed = Number(opts.seed ?? 7);
   const K = Number(opts.refs ?? (quick ? 3 : 4));
-  const mixtures = opts.mixture ? String(opts.mixture).split(',') : ['2d', '16d'];
+  const only = opts.only ?? 'both';
+  if (!['both', 'quality', 'frontier'].includes(only))
+    throw new Error(`--only: expected quality or frontier, got ${only}`);
+  const list = (v) => (v === undefined ? undefined : String(v).split(',').filter(Boolean));
+  const allMixtures = list(opts.mixture);
+  const mixtures = allMixtures ? allMixtures.filter((m) => m === '2d' || m === '16d') : ['2d', '16d'];
   const sdes = String(opts.sdes ?? ALL_SDES.join(',')).split(',');
-  const samplers = String(opts.samplers ?? ALL_SAMPLERS.join(',')).split(',');
+  const allSamplers = list(opts.samplers);
+  const samplers = allSamplers ? allSamplers.filter((s) => ALL_SAMPLERS.includes(s)) : ALL_SAMPLERS;
   const counts = String(opts.steps ?? (quick ? '10,20,100' : '10,20,50,100,1000'))
     .split(',')
     .map(Number);
-  for (const m of mixtures) if (m !== '2d' && m !== '16d') throw new Error(`--mixture: expected 2d or 16d, got ${m}`);
+  for (const m of allMixtures ?? [])
+    if (!FRONTIER_MIXTURES.includes(m)) throw new Error(`--mixture: expected gaussian, 2d or 16d, got ${m}`);
   for (const s of sdes) if (!ALL_SDES.includes(s)) throw new Error(`--sdes: unknown SDE ${s}`);
-  for (const s of samplers) if (!ALL_SAMPLERS.includes(s)) throw new Error(`--samplers: unknown sampler ${s}`);
+  const frontierNames = frontierLabels();
+  for (const s of allSamplers ?? []) {
+    if (!ALL_SAMPLERS.includes(s) && !frontierNames.includes(s) && !FRONTIER_SAMPLERS.includes(s)) {
+      throw new Error(
+        `--samplers: unknown sampler ${s} (quality: ${ALL_SAMPLERS.join(', ')}; frontier: ${frontierNames.join(', ')})`,
+      );
+    }
+  }
   let mods;
   try {
     mods = {
@@ -75,6 +119,7 @@ export async function run({ args, emit, log }) {
       gm: await import('@sbm/gaussian-mixture'),
       metrics: await import('@sbm/metrics'),
       samplers: await import('@sbm/samplers'),
+      testing: await import('@sbm/samplers/testing'),
     };
   } catch (e) {
     throw new Error(
@@ -84,7 +129,7 @@ export async function run({ args, emit, log }) {
   await mods.be.initBackend({ backend: backendName, log: (line) => log(line) });
   const backend = tf.getBackend();
   const t0 = performance.now();
-  for (const mixture of mixtures) {
+  for (const mixture of only === 'frontier' ? [] : mixtures) {
     const mix = mixture === '2d' ? mods.gm.mixture2d() : mods.gm.mixture16d();
     const D = mixture === '2d' ? 2 : 16;
     const n = Number(opts.n ?? (quick ? 500 : 1000));
@@ -139,4 +184,23 @@ export async function run({ args, emit, log }) {
     }
     tf.dispose(refs);
   }
+  if (only === 'quality') return;
+  const num = (v) => (v === undefined ? undefined : Number(v));
+  await runFrontier(
+    {
+      quick,
+      mixtures: allMixtures,
+      sdes: opts.sdes ? sdes : undefined,
+      samplers: allSamplers,
+      schedules: list(opts.schedules),
+      nfe: list(opts.nfe)?.map(Number),
+      points: num(opts.points),
+      n: num(opts['frontier-n']),
+      refs: num(opts.refs),
+      seed: num(opts.seed),
+    },
+    mods,
+    emit,
+    log,
+  );
 }
