@@ -13,8 +13,8 @@
 // exact map to σ̃ = 0, flowMap's toSigma). A solver that throws (e.g. not written yet) gives a line with `error`.
 //
 // Lines (`"suite":"samplers","kind":"frontier"`):
-//   deterministic: mixture, dim, sde, solver, sampler, options, schedule, nfeBudget, steps, nfe, max, mean, end, ms,
-//                  points, backend   (dpm-adaptive: rtol and atol instead of nfeBudget / steps)
+//   deterministic: mixture, dim, sde, solver, sampler, options, schedule, nfeBudget, steps, nfe, max, mean, median,
+//                  p95 (of the per-point Euclidean errors), end, ms, points, backend   (dpm-adaptive: rtol and atol instead of nfeBudget / steps)
 //   stochastic:    …, stochastic: true, n, swd, swdFloor, ratio (sliced W2 to K exact sets of the data / floor)
 //   kind "frontier-order": per (mixture, sde, solver, schedule) the least-squares slope of −log max error against
 //                  log NFE (`order`; `orderMean` from the mean error) over the budgets whose error is above the
@@ -161,14 +161,25 @@ export async function runFrontier(cfg, mods, emit, log) {
             onProgress: (p) => (last = p.t),
           });
           const end = last ?? sde.samplingEps;
-          const e = await testing.flowMapError(r.samples, exactAt(end));
+          const exact = exactAt(end);
+          const e = await testing.flowMapError(r.samples, exact);
+          // Quantiles too: on the mixtures the max is set by the few draws near a boundary between modes, whose
+          // flow is the most sensitive (a small error there can send a point towards the other mode).
+          const v = await r.samples.data();
           r.samples.dispose();
+          const per = Array.from({ length: points }, (_, b) => {
+            let q = 0;
+            for (let i = 0; i < D; i++) q += (v[b * D + i] - exact[b * D + i]) ** 2;
+            return Math.sqrt(q);
+          }).sort((a, b) => a - b);
           const rec = {
             ...base,
             steps: r.stats.steps,
             nfe: r.stats.nfe,
             max: sig(e.max),
             mean: sig(e.mean),
+            median: sig(per[Math.floor(0.5 * (points - 1))]),
+            p95: sig(per[Math.floor(0.95 * (points - 1))]),
             end: end === 0 ? 'sigma=0' : end,
             ms: Math.round(r.stats.ms),
             points,
