@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { SbmError, checkNumber, fillTime, randomNormal } from '@sbm/core';
 import { dataPrediction } from '@sbm/sde';
-import { makeGrid, type Schedule, type ScheduleSpec } from './grid';
+import { makeGrid, scheduleName, type Schedule, type ScheduleSpec } from './grid';
 import { checkChurn, type ChurnOptions } from './k-diffusion';
 import { checkSdeOptions, initialState, Sampler } from './loop';
 import { HEUN_KEYS } from './options';
@@ -91,7 +91,7 @@ function heunLevels(opts: EdmHeunOptions, sde: EdmHeunOptions['sde'], eps: numbe
   }
   // A named schedule: N levels from σ̃_max to σ̃_min (N − 1 intervals), then 0, as EDM's grid.
   const spec: ScheduleSpec =
-    typeof opts.schedule === 'object' ? { ...(opts.schedule as ScheduleSpec) } : { type: opts.schedule };
+    typeof opts.schedule === 'object' ? { ...(opts.schedule as ScheduleSpec) } : { type: scheduleName(opts.schedule) };
   for (const k of SCHEDULE_KNOBS) {
     if (opts[k] === undefined) continue;
     if ((spec as unknown as Record<string, unknown>)[k] !== undefined) {
