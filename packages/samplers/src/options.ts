@@ -43,13 +43,7 @@ export const PC_KEYS = optionKeys<PcSamplerOptions>()([
 ]);
 export const EM_KEYS = optionKeys<EmSamplerOptions>()([...SDE, 'probabilityFlow', 'denoise', 'denoiseToZero']);
 export const ODE_KEYS = optionKeys<OdeSamplerOptions>()([...SDE, 'method', 'rtol', 'atol', 'denoise']);
-export const DPM_KEYS = optionKeys<DpmSolverOptions>()([
-  ...SDE,
-  'order',
-  'skipType',
-  'lowerOrderFinal',
-  'denoiseToZero',
-]);
+export const DPM_KEYS = optionKeys<DpmSolverOptions>()([...GRID, 'order', 'skipType', 'lowerOrderFinal']);
 export const HEUN_KEYS = optionKeys<EdmHeunOptions>()([
   ...SDE,
   'rho',
