@@ -234,7 +234,11 @@ function multistepSde(
 export async function dpmpp2mSdeSampler(opts: DpmppMultistepSdeOptions, name = 'dpmpp-2m-sde'): Promise<SampleResult> {
   return multistepSde(opts, name, 2, 'midpoint');
 }
-/** DPM-Solver++(3M) SDE (k-diffusion sample_dpmpp_3m_sde; see `multistepSde`): orders 1, 2 ('heun'), then 3. */
+/**
+ * DPM-Solver++(3M) SDE (k-diffusion sample_dpmpp_3m_sde; see `multistepSde`): orders 1, 2 ('heun'), then 3. The
+ * third-order weights give D2 its Taylor weight (twice k-diffusion's; see `dataMultistepWeights`), so that η = 0 is
+ * third order and equals dpmpp-3m.
+ */
 export async function dpmpp3mSdeSampler(opts: DpmppMultistepSdeOptions, name = 'dpmpp-3m-sde'): Promise<SampleResult> {
   return multistepSde(opts, name, 3, 'heun');
 }
