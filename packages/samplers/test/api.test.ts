@@ -136,7 +136,7 @@ describeWithBackends('samplers: API, validation, determinism, leaks', () => {
     await bad({ snr: -1 }, 'INVALID_ARGUMENT', 'snr');
     await bad({ sampler: 'ode', method: 'midpoint' }, 'UNKNOWN_NAME', 'method');
     await bad({ sampler: 'dpm-solver', skipType: 'quadratic' }, 'UNKNOWN_NAME', 'skipType');
-    await bad({ sampler: 'dpm-solver', order: 3 }, 'INVALID_ARGUMENT', 'order');
+    await bad({ sampler: 'dpm-solver', order: 4 }, 'INVALID_ARGUMENT', 'order');
     await bad({ sampler: 'ald', stepRule: 'x' }, 'UNKNOWN_NAME', 'stepRule');
     await bad({ sampler: 'ald', sigmas: [0.1, 1] }, 'INVALID_ARGUMENT', 'sigmas');
     await bad({ sampler: 'langevin' }, 'INVALID_ARGUMENT', 'sigma');

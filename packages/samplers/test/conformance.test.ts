@@ -18,6 +18,22 @@ const suites: { name: string; opts: SamplerConformanceOptions }[] = [
   { name: 'ode', opts: { sde: vp } },
   { name: 'dpm-solver', opts: { sde: vp, options: { steps: 20 }, swdFactor: 1.5, nfe: 20 } },
   { name: 'heun', opts: { sde: vp, options: { steps: 18 }, swdFactor: 1.5, nfe: 35 } },
+  // The sampler suite of issue 13: deterministic solvers at 20 NFE, stochastic ones at 100 steps (the ancestral
+  // noise makes them first order in the weak sense, like EM).
+  { name: 'euler', opts: { sde: vp, options: { steps: 50 }, swdFactor: 1.5, nfe: 50 } },
+  { name: 'euler-ancestral', opts: { sde: vp, options: { steps: 100 }, swdFactor: 1.5, nfe: 100 } },
+  { name: 'dpm2', opts: { sde: vp, options: { steps: 10 }, swdFactor: 1.5 } },
+  { name: 'dpm2-ancestral', opts: { sde: vp, options: { steps: 50 }, swdFactor: 1.5 } },
+  { name: 'lms', opts: { sde: vp, options: { steps: 20 }, swdFactor: 1.5, nfe: 20 } },
+  { name: 'dpmpp-3m', opts: { sde: vp, options: { steps: 20 }, swdFactor: 1.5, nfe: 20 } },
+  { name: 'dpmpp-2s-ancestral', opts: { sde: vp, options: { steps: 50 }, swdFactor: 1.5 } },
+  { name: 'dpmpp-sde', opts: { sde: vp, options: { steps: 50 }, swdFactor: 1.5 } },
+  { name: 'dpmpp-2m-sde', opts: { sde: vp, options: { steps: 100 }, swdFactor: 1.5, nfe: 100 } },
+  { name: 'dpmpp-3m-sde', opts: { sde: vp, options: { steps: 100 }, swdFactor: 1.5, nfe: 100 } },
+  { name: 'dpm-fast', opts: { sde: vp, options: { steps: 20 }, swdFactor: 1.5 } },
+  { name: 'dpm-adaptive', opts: { sde: vp, swdFactor: 1.5 } },
+  { name: 'unipc', opts: { sde: vp, options: { steps: 20 }, swdFactor: 1.5, nfe: 20 } },
+  { name: 'ddim', opts: { sde: vp, options: { steps: 100, eta: 1 }, swdFactor: 1.5, nfe: 100 } },
   {
     name: 'ald',
     opts: {

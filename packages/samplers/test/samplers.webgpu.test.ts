@@ -1,4 +1,4 @@
-// PC, the probability-flow ODE and DPM-Solver++ on Node WebGPU (Dawn on SwiftShader; `npm run test:webgpu`). Dawn in
+// PC, the probability-flow ODE, DPM-Solver++, UniPC and Euler ancestral on Node WebGPU (Dawn on SwiftShader; `npm run test:webgpu`). Dawn in
 // Node has no synchronous readback, so this passes only if nothing on these samplers' paths calls dataSync /
 // arraySync: the samplers' NaN checks are FiniteWatch / checkFiniteAsync, and this test reads with `await data()`.
 import * as tf from '@tensorflow/tfjs';
@@ -25,6 +25,8 @@ const cases: { label: string; opts: Partial<SampleOptions> }[] = [
   { label: 'pc (reverse diffusion + Langevin), 100 steps', opts: { sampler: 'pc', steps: 100 } },
   { label: 'probability-flow ODE, RK45', opts: { sampler: 'ode' } },
   { label: 'DPM-Solver++(2M), 20 steps', opts: { sampler: 'dpm-solver', steps: 20 } },
+  { label: 'UniPC, 20 steps', opts: { sampler: 'unipc', steps: 20 } },
+  { label: 'Euler ancestral, 100 steps', opts: { sampler: 'euler-ancestral', steps: 100 } },
 ];
 
 describeWithBackends(
