@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { toyNames } from '@sbm/datasets';
 import { listModels } from '@sbm/models';
-import { listCorrectors, listPredictors, listSamplers, SCHEDULES } from '@sbm/samplers';
+import { DEFAULT_SAMPLER, listCorrectors, listPredictors, listSamplers, SCHEDULES } from '@sbm/samplers';
 import { listSdes } from '@sbm/sde';
 import { backendChoices } from './backend';
 import { describeError, EXIT_USAGE } from './errors';
@@ -155,7 +155,7 @@ export function buildProgram(): Command {
     .addOption(
       new Option('--sampler <name>', `sampler (${oneOf(listSamplers())})`)
         .argParser(choiceArg('--sampler', listSamplers))
-        .default('pc'),
+        .default(DEFAULT_SAMPLER),
     )
     .addOption(
       new Option(

@@ -520,7 +520,19 @@ describe('registries and plugins reach the CLI', () => {
   }, 120_000);
 
   it('sample and nll show progress with an ETA on stderr', () => {
-    const s = sbm(['sample', '--ckpt', run, '--steps', '50', '--n', '100', '--out', join(tmp, 'cos-p.png')]);
+    const s = sbm([
+      'sample',
+      '--ckpt',
+      run,
+      '--sampler',
+      'pc',
+      '--steps',
+      '50',
+      '--n',
+      '100',
+      '--out',
+      join(tmp, 'cos-p.png'),
+    ]);
     expect(s.code, s.stderr).toBe(0);
     expect(s.stderr).toMatch(/^sample \(pc\) 100% {2}step 50\/50 {2}NFE 100 {2}ETA 0s$/m);
     const n = sbm(['nll', '--ckpt', run, '--n', '20']);

@@ -350,7 +350,19 @@ describe('exit codes: 0 success, 1 runtime failure, 2 bad input or usage', () =>
   });
 
   it('the sampler grid size in the words of the flag: --steps too small for a discrete VP grid is exit 2', () => {
-    const r = run(['sample', '--ckpt', reference, '--n', '10', '--steps', '5', '--out', join(tmp, 'x.png')]);
+    const r = run([
+      'sample',
+      '--ckpt',
+      reference,
+      '--sampler',
+      'pc',
+      '--n',
+      '10',
+      '--steps',
+      '5',
+      '--out',
+      join(tmp, 'x.png'),
+    ]);
     expect(r.code).toBe(2);
     expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^sbm: --steps: the discrete DDPM grid needs/)]);
   });

@@ -1,4 +1,4 @@
-export { sample } from './sample';
+export { sample, DEFAULT_SAMPLER } from './sample';
 export type { SampleOptions, SamplerOptionsMap, SamplerName } from './sample';
 export { pcSampler, emSampler, sdeWithSteps } from './pc';
 export type { PcSamplerOptions, EmSamplerOptions } from './pc';

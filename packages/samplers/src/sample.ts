@@ -97,16 +97,27 @@ export interface SamplerOptionsMap {
 export type SamplerName = keyof SamplerOptionsMap;
 
 /**
- * Options of `sample`: `sampler` picks the sampler (default 'pc'); the rest are exactly that sampler's options, so a
- * misspelt key (`stpes`), another library's name (`num_inference_steps`) or an unknown sampler fails to compile.
+ * The sampler `sample()` uses without a `sampler` name (and `sbm sample` without `--sampler`): the solver measured
+ * best at 20 NFE against the exact probability-flow map of the Gaussian-mixture oracle (`npm run bench -- samplers`,
+ * BENCHMARKS.md "Sampler frontier"): UniPC (bh2, order 3) on the logSNR-uniform grid, 20 steps = 20 NFE.
+ * It was 'pc' (1000 steps of predictor–corrector) before; pass `sampler: 'pc'` for score_sde's sampler.
+ */
+export const DEFAULT_SAMPLER = 'unipc' as const;
+
+/**
+ * Options of `sample`: `sampler` picks the sampler (default DEFAULT_SAMPLER, 'unipc'); the rest are exactly that
+ * sampler's options, so a misspelt key (`stpes`), another library's name (`num_inference_steps`) or an unknown
+ * sampler fails to compile.
  */
 export type SampleOptions =
-  | ({ sampler?: 'pc' } & PcSamplerOptions)
-  | { [N in Exclude<SamplerName, 'pc'>]: { sampler: N } & SamplerOptionsMap[N] }[Exclude<SamplerName, 'pc'>];
+  | ({ sampler?: typeof DEFAULT_SAMPLER } & SamplerOptionsMap[typeof DEFAULT_SAMPLER])
+  | {
+      [N in Exclude<SamplerName, typeof DEFAULT_SAMPLER>]: { sampler: N } & SamplerOptionsMap[N];
+    }[Exclude<SamplerName, typeof DEFAULT_SAMPLER>];
 
 /**
  * One entry point for every registered sampler: `sample({ sampler: 'pc', sde, score, shape, seed, ... })` resolves to
- * `{ samples, stats: { sampler, nfe, steps, ms } }`. Default sampler: 'pc'. Unknown option keys are rejected at run
+ * `{ samples, stats: { sampler, nfe, steps, ms } }`. Default sampler: DEFAULT_SAMPLER ('unipc'). Unknown option keys are rejected at run
  * time too (INVALID_ARGUMENT with a did-you-mean), and an unknown sampler name with UNKNOWN_NAME.
  */
 export async function sample(opts: SampleOptions): Promise<SampleResult> {
@@ -114,7 +125,7 @@ export async function sample(opts: SampleOptions): Promise<SampleResult> {
     throw new SbmError('INVALID_ARGUMENT', `sample: options: expected an object, got ${describeValue(opts)}`);
   }
   const { sampler, ...rest } = opts as { sampler?: string };
-  return getSampler(sampler ?? 'pc')(rest);
+  return getSampler(sampler ?? DEFAULT_SAMPLER)(rest);
 }
 
 const BUILT_IN = { ifAbsent: true, source: `${pkgName}@${pkgVersion}` };

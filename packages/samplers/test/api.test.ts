@@ -5,6 +5,7 @@ import { describeWithBackends } from '@sbm/test-harness';
 import { createSde, TutorialVeSde, VeSde, VpSde, SubVpSde, type ScoreFn, type Sde } from '@sbm/sde';
 import { registerCosineVp } from '@sbm/sde-cosine';
 import {
+  DEFAULT_SAMPLER,
   dpmSolverGrid,
   edmSigmas,
   geometricSigmas,
@@ -51,6 +52,15 @@ describeWithBackends('samplers: API, validation, determinism, leaks', () => {
       expect.arrayContaining(['euler-maruyama', 'reverse-diffusion', 'ancestral', 'none']),
     );
     expect(listCorrectors()).toEqual(expect.arrayContaining(['langevin', 'ald', 'none']));
+  });
+
+  it('without a sampler name sample() runs DEFAULT_SAMPLER (unipc, 20 NFE: the best measured at 20 NFE)', async () => {
+    expect(DEFAULT_SAMPLER).toBe('unipc');
+    const r = await withLeakCheck(() => sample({ ...base }));
+    expect(r.stats.sampler).toBe('unipc');
+    expect(r.stats.nfe).toBe(20);
+    expect(r.stats.schedule).toBe('logsnr-uniform');
+    r.samples.dispose();
   });
 
   it('same seed ⇒ same samples; another seed ⇒ different ones; nothing leaks', async () => {
@@ -115,7 +125,7 @@ describeWithBackends('samplers: API, validation, determinism, leaks', () => {
   it('rejects bad input with SbmErrors naming the argument', async () => {
     const bad = async (o: Record<string, unknown>, code: string, arg?: string) => {
       const before = countTensors();
-      await expect(sample({ ...base, ...o } as SampleOptions)).rejects.toSatisfy(
+      await expect(sample({ sampler: 'pc', ...base, ...o } as SampleOptions)).rejects.toSatisfy(
         (e) => isSbmError(e) && e.code === code && (arg === undefined || e.message.includes(arg)),
       );
       expect(countTensors()).toBe(before);
@@ -168,7 +178,7 @@ describeWithBackends('samplers: API, validation, determinism, leaks', () => {
       },
     }));
     expect(() => registerPredictor('test-identity', () => ({ update: (x) => ({ x, xMean: x }) }))).toThrow(/already/);
-    const r = await sample({ ...base, predictor: 'test-identity', corrector: 'none', steps: 5 });
+    const r = await sample({ ...base, sampler: 'pc', predictor: 'test-identity', corrector: 'none', steps: 5 });
     expect(calls).toBe(5);
     expect(r.stats.nfe).toBe(0);
     r.samples.dispose();
@@ -299,7 +309,7 @@ describeWithBackends(
           expect(Math.abs(m.std - S), `${sde.name} ${JSON.stringify(o)} std`).toBeLessThan(0.15);
         }
         const before = countTensors();
-        await expect(sample({ sde, score, shape: [8, 1], seed: 3, steps: 10 })).rejects.toSatisfy(
+        await expect(sample({ sampler: 'pc', sde, score, shape: [8, 1], seed: 3, steps: 10 })).rejects.toSatisfy(
           (e) => isSbmError(e, 'INVALID_ARGUMENT') && e.message.includes('N') && e.message.includes('betaMax'),
         );
         expect(countTensors()).toBe(before);
@@ -371,9 +381,9 @@ describeWithBackends(
         expect(Math.abs(m.mean - MU), JSON.stringify(o)).toBeLessThan(4 * (S / Math.sqrt(n)) + 0.02);
         expect(Math.abs(m.std - S), JSON.stringify(o)).toBeLessThan(4 * (S / Math.sqrt(2 * n)) + 0.02);
       }
-      await expect(sample({ sde, score, shape: [4, 1], seed: 1, predictor: 'ancestral' })).rejects.toSatisfy((e) =>
-        isSbmError(e, 'UNSUPPORTED'),
-      );
+      await expect(
+        sample({ sampler: 'pc', sde, score, shape: [4, 1], seed: 1, predictor: 'ancestral' }),
+      ).rejects.toSatisfy((e) => isSbmError(e, 'UNSUPPORTED'));
     });
   },
   { backends: ['cpu'] },
