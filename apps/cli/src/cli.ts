@@ -214,7 +214,9 @@ export function buildProgram(): Command {
       ]),
     )
     .action(
-      run(async (o) => {
+      run(async (o, cmd) => {
+        // --predictor / --corrector are PC's parts: without an explicit --sampler they select pc.
+        if (cmd.getOptionValueSource('sampler') === 'default' && (o.predictor || o.corrector)) o.sampler = 'pc';
         const { sampleCommand } = await import('./commands/sample');
         return sampleCommand(o);
       }),
