@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { countTensors, isSbmError } from '@sbm/core';
+import { countTensors } from '@sbm/core';
 import { gaussian2d, mixture2d } from '@sbm/gaussian-mixture';
 import { describeWithBackends, expectRejectsSbm } from '@sbm/test-harness';
 import { SubVpSde, TutorialVeSde, VeSde, VpSde, type ScoreFn, type Sde } from '@sbm/sde';
 import { sample, samplerEntry, type SampleOptions, type TrajectoryPoint } from '@sbm/samplers';
-import { convergenceOrder, floorOf, flowMapError, meanSwd, momentErrors } from '@sbm/samplers/testing';
+import { convergenceOrder, flowMapError } from '@sbm/samplers/testing';
+import { expectFreedOnFailure, expectSameSamples, mixtureOracle, mixtureSwd } from './helpers';
 
 // The DPM-Solver family (dpm-solver / dpmpp-3m multistep, dpmpp-2s-ancestral, dpmpp-sde, dpmpp-2m-sde, dpmpp-3m-sde,
 // dpm-fast, dpm-adaptive) against exact oracles:
@@ -248,15 +249,7 @@ describeWithBackends(
 describeWithBackends(
   'stochastic DPM-Solver++ samplers on the mixture2d oracle',
   () => {
-    const mix = mixture2d();
-    const N = 1000;
-    let refs: tf.Tensor[] = [];
-    let floor = 0;
-    beforeAll(() => {
-      refs = [0, 1, 2, 3].map((i) => mix.sample(N, 1000 + i));
-      floor = floorOf(refs);
-    });
-    afterAll(() => tf.dispose(refs));
+    const oracle = mixtureOracle(mixture2d(), 1000);
     // 50 grid steps (measured ratios 0.97–1.09 × floor; already 0.85–1.13 at 20 steps). The negative control: too
     // little noise (s_noise 0.8) must fail the same yardstick (measured 1.7–1.9 × floor).
     const cases: { label: string; opts: Record<string, unknown>; nfe?: number; fails?: boolean }[] = [
@@ -283,26 +276,8 @@ describeWithBackends(
           ? 'misses sliced W2 ≤ 1.3 × floor'
           : 'reaches sliced W2 ≤ 1.3 × floor and the true moments';
         it(`${sde.name}: ${c.label} ${claim}`, async () => {
-          const before = countTensors();
-          let d = 0;
-          for (const seed of [7, 8, 9, 10]) {
-            const { samples, stats } = await sample({
-              ...c.opts,
-              sde,
-              score: mix.perturbed(sde).scoreFn,
-              shape: [N, 2],
-              seed,
-            } as SampleOptions);
-            d += meanSwd(samples, refs) / 4;
-            const { meanZ, covZ } = momentErrors(samples, mix.mean(), mix.covariance());
-            samples.dispose();
-            if (!c.fails) {
-              expect(meanZ).toBeLessThan(4);
-              expect(covZ).toBeLessThan(4);
-            }
-            if (c.nfe !== undefined) expect(stats.nfe).toBe(c.nfe);
-          }
-          expect(countTensors()).toBe(before);
+          const d = await mixtureSwd(oracle, sde, c.opts, [7, 8, 9, 10], { nfe: c.nfe, moments: !c.fails });
+          const { floor } = oracle;
           console.log(`[dpm-family] ${sde.name} ${c.label}: swd ${d.toFixed(4)} ratio ${(d / floor).toFixed(3)}`);
           if (c.fails) expect(d).toBeGreaterThan(1.3 * floor);
           else expect(d).toBeLessThanOrEqual(1.3 * floor);
@@ -322,20 +297,10 @@ describeWithBackends(
           { sampler: 'dpm-fast', steps: 20 },
           { sampler: 'dpm-adaptive' },
         ]) {
-          const { samples } = await sample({
-            ...o,
-            sde,
-            score: mix.perturbed(sde).scoreFn,
-            shape: [N, 2],
-            seed: 7,
-          } as SampleOptions);
-          const { meanZ, covZ } = momentErrors(samples, mix.mean(), mix.covariance());
-          const d = meanSwd(samples, refs);
-          samples.dispose();
-          expect(meanZ, `${sde.name} ${o.sampler}`).toBeLessThan(4);
-          expect(covZ, `${sde.name} ${o.sampler}`).toBeLessThan(4);
+          const label = `${sde.name} ${o.sampler}`;
+          const d = await mixtureSwd(oracle, sde, o, [7], { label });
           // One sample set (its own luck moves the distance to ≈ 1.25 × floor): 1.5 × floor.
-          expect(d, `${sde.name} ${o.sampler}`).toBeLessThan(1.5 * floor);
+          expect(d, label).toBeLessThan(1.5 * oracle.floor);
         }
       }
     });
@@ -444,12 +409,7 @@ describeWithBackends(
     });
 
     it('skipType is a deprecated synonym of schedule: same grids, bit for bit; both given is an error', async () => {
-      const same = async (a: Record<string, unknown>, b: Record<string, unknown>) => {
-        const x = await run(a);
-        const y = await run(b);
-        expect(Array.from(await x.samples.data())).toEqual(Array.from(await y.samples.data()));
-        tf.dispose([x.samples, y.samples]);
-      };
+      const same = (a: Record<string, unknown>, b: Record<string, unknown>) => expectSameSamples(run, a, b);
       await same({ sampler: 'dpm-solver', steps: 9 }, { sampler: 'dpm-solver', steps: 9, skipType: 'logSNR' });
       await same({ sampler: 'dpm-solver', steps: 9 }, { sampler: 'dpm-solver', steps: 9, schedule: 'logsnr-uniform' });
       await same(
@@ -475,25 +435,7 @@ describeWithBackends(
     });
 
     it('a throwing score, a NaN score and an aborted signal free every tensor', async () => {
-      for (const o of samplers) {
-        let calls = 0;
-        const throwing: ScoreFn = (x, t) => {
-          if (++calls === 5) throw new Error('score boom');
-          return score(x, t);
-        };
-        const before = countTensors();
-        await expect(run({ ...o, score: throwing }), JSON.stringify(o)).rejects.toThrow('score boom');
-        expect(countTensors()).toBe(before);
-        await expect(run({ ...o, score: (x: tf.Tensor) => tf.mul(x, NaN) })).rejects.toSatisfy((e) =>
-          isSbmError(e, 'NON_FINITE'),
-        );
-        expect(countTensors()).toBe(before);
-        const ac = new AbortController();
-        await expect(
-          run({ ...o, signal: ac.signal, onProgress: (p: { step: number }) => p.step === 2 && ac.abort('stop') }),
-        ).rejects.toSatisfy((e) => isSbmError(e, 'ABORTED'));
-        expect(countTensors()).toBe(before);
-      }
+      for (const o of samplers) await expectFreedOnFailure(run, o, score, true);
     });
 
     it("k-diffusion's names resolve to the same samplers", async () => {
@@ -508,17 +450,11 @@ describeWithBackends(
         ['dpm_adaptive', 'dpm-adaptive', {}],
       ] as const) {
         expect(samplerEntry(alias)?.name).toBe(name);
-        const a = await run({ sampler: alias, ...extra });
-        const b = await run({ sampler: name, ...extra });
-        expect(a.stats.sampler).toBe(name);
-        expect(Array.from(await a.samples.data())).toEqual(Array.from(await b.samples.data()));
-        tf.dispose([a.samples, b.samples]);
+        const [stats] = await expectSameSamples(run, { sampler: alias, ...extra }, { sampler: name, ...extra });
+        expect(stats.sampler).toBe(name);
       }
       // 'dpmpp-3m' is 'dpm-solver' with order 3.
-      const a = await run({ sampler: 'dpmpp-3m', steps: 6 });
-      const b = await run({ sampler: 'dpm-solver', steps: 6, order: 3 });
-      expect(Array.from(await a.samples.data())).toEqual(Array.from(await b.samples.data()));
-      tf.dispose([a.samples, b.samples]);
+      await expectSameSamples(run, { sampler: 'dpmpp-3m', steps: 6 }, { sampler: 'dpm-solver', steps: 6, order: 3 });
     });
 
     it('bad options are SbmErrors naming the argument', async () => {

@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { countTensors, isSbmError } from '@sbm/core';
+import { countTensors } from '@sbm/core';
 import { gaussian2d, mixture2d, symmetricEigen } from '@sbm/gaussian-mixture';
 import { describeWithBackends, expectRejectsSbm } from '@sbm/test-harness';
-import { VeSde, VpSde, type ScoreFn, type Sde } from '@sbm/sde';
+import { VeSde, VpSde, type Sde } from '@sbm/sde';
 import { edmSigmas, makeGrid, sample, type SampleOptions } from '@sbm/samplers';
-import { convergenceOrder, floorOf, flowMapError, meanSwd, momentErrors } from '@sbm/samplers/testing';
+import { convergenceOrder, flowMapError } from '@sbm/samplers/testing';
+import { expectFreedOnFailure, expectSameSamples, mixtureOracle, mixtureSwd } from './helpers';
 
 // The k-diffusion σ-space family (euler with churn, euler-ancestral, dpm2, dpm2-ancestral, lms) and EDM Heun with
 // schedules and churn, judged against exact oracles:
@@ -217,15 +218,7 @@ describeWithBackends(
 describeWithBackends(
   'stochastic k-diffusion samplers on the mixture2d oracle',
   () => {
-    const mix = mixture2d();
-    const N = 1000;
-    let refs: tf.Tensor[] = [];
-    let floor = 0;
-    beforeAll(() => {
-      refs = [0, 1, 2, 3].map((i) => mix.sample(N, 1000 + i));
-      floor = floorOf(refs);
-    });
-    afterAll(() => tf.dispose(refs));
+    const oracle = mixtureOracle(mixture2d(), 1000);
     // Step counts where the discretization error is below the sample noise (measured ratios 0.95–1.16 × floor);
     // Euler's churn uses γ = S_churn/N = 0.1, Heun's γ = 3/18.
     const cases: { label: string; opts: Record<string, unknown>; nfe: number }[] = [
@@ -237,26 +230,11 @@ describeWithBackends(
     for (const sde of [new VpSde(), new VeSde()]) {
       for (const c of cases) {
         it(`${sde.name}: ${c.label} reaches sliced W2 ≤ 1.3 × floor and the true moments`, async () => {
-          const before = countTensors();
-          let d = 0;
-          for (const seed of [7, 8, 9, 10]) {
-            const { samples, stats } = await sample({
-              ...c.opts,
-              sde,
-              score: mix.perturbed(sde).scoreFn,
-              shape: [N, 2],
-              seed,
-            } as SampleOptions);
-            d += meanSwd(samples, refs) / 4;
-            const { meanZ, covZ } = momentErrors(samples, mix.mean(), mix.covariance());
-            samples.dispose();
-            expect(meanZ).toBeLessThan(4);
-            expect(covZ).toBeLessThan(4);
-            expect(stats.nfe).toBe(c.nfe);
-          }
-          expect(countTensors()).toBe(before);
-          console.log(`[k-diffusion] ${sde.name} ${c.label}: swd ${d.toFixed(4)} ratio ${(d / floor).toFixed(3)}`);
-          expect(d).toBeLessThanOrEqual(1.3 * floor);
+          const d = await mixtureSwd(oracle, sde, c.opts, [7, 8, 9, 10], { nfe: c.nfe });
+          console.log(
+            `[k-diffusion] ${sde.name} ${c.label}: swd ${d.toFixed(4)} ratio ${(d / oracle.floor).toFixed(3)}`,
+          );
+          expect(d).toBeLessThanOrEqual(1.3 * oracle.floor);
         });
       }
     }
@@ -326,21 +304,7 @@ describeWithBackends(
     });
 
     it('a throwing score and an aborted signal free every tensor', async () => {
-      for (const o of samplers) {
-        let calls = 0;
-        const throwing: ScoreFn = (x, t) => {
-          if (++calls === 5) throw new Error('score boom');
-          return score(x, t);
-        };
-        const before = countTensors();
-        await expect(run({ ...o, score: throwing }), JSON.stringify(o)).rejects.toThrow('score boom');
-        expect(countTensors()).toBe(before);
-        const ac = new AbortController();
-        await expect(
-          run({ ...o, signal: ac.signal, onProgress: (p: { step: number }) => p.step === 2 && ac.abort('stop') }),
-        ).rejects.toSatisfy((e) => isSbmError(e, 'ABORTED'));
-        expect(countTensors()).toBe(before);
-      }
+      for (const o of samplers) await expectFreedOnFailure(run, o, score);
     });
 
     it("k-diffusion's names resolve to the same samplers", async () => {
@@ -349,10 +313,7 @@ describeWithBackends(
         ['dpm_2', 'dpm2', { steps: 4 }],
         ['dpm_2_ancestral', 'dpm2-ancestral', { steps: 4, eta: 0.5 }],
       ] as const) {
-        const a = await run({ sampler: alias, ...extra });
-        const b = await run({ sampler: name, ...extra });
-        expect(Array.from(await a.samples.data())).toEqual(Array.from(await b.samples.data()));
-        tf.dispose([a.samples, b.samples]);
+        await expectSameSamples(run, { sampler: alias, ...extra }, { sampler: name, ...extra });
       }
     });
 

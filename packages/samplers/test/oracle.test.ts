@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { countTensors } from '@sbm/core';
 import { mixture2d } from '@sbm/gaussian-mixture';
 import { describeWithBackends } from '@sbm/test-harness';
 import { SubVpSde, TutorialVeSde, VeSde, VpSde, type Sde } from '@sbm/sde';
 import { sample, type SampleOptions } from '@sbm/samplers';
-import { floorOf, meanSwd, momentErrors } from './helpers';
+import { floorOf, meanSwd, mixtureOracle, mixtureSwd, momentErrors } from './helpers';
 
 // Oracle tests: the exact score of a 2-D five-component Gaussian mixture under each SDE (@sbm/gaussian-mixture) drives
 // every sampler; samples are judged by sliced W2 against true draws and by their moments. n = 1000 with seed 7 for
@@ -13,19 +13,11 @@ import { floorOf, meanSwd, momentErrors } from './helpers';
 // backend at n = 1000 against ≈ 4 ms on wasm, and EM/PC need 1000–2000 calls.
 const N = 1000;
 const mix = mixture2d();
-const trueMean = mix.mean();
-const trueCov = mix.covariance();
 
 describeWithBackends(
   'samplers on the mixture2d oracle',
   () => {
-    let refs: tf.Tensor[] = [];
-    let floor = 0;
-    beforeAll(() => {
-      refs = [0, 1, 2, 3].map((i) => mix.sample(N, 1000 + i));
-      floor = floorOf(refs);
-    });
-    afterAll(() => tf.dispose(refs));
+    const oracle = mixtureOracle(mix, N);
 
     const sdes: Sde[] = [new VeSde(), new VpSde(), new SubVpSde(), new TutorialVeSde()];
     // One sample set's own luck moves its distance as much as the refs' does (at n = 1000 a set whose mean is 2 SE off
@@ -52,25 +44,9 @@ describeWithBackends(
     for (const sde of sdes) {
       for (const c of cases) {
         it(`${sde.name}: ${c.label} reaches sliced W2 ≤ ${c.factor} × floor and the true moments`, async () => {
-          const before = countTensors();
-          let d = 0;
-          for (const seed of c.seeds) {
-            const { samples, stats } = await sample({
-              ...c.opts,
-              sde,
-              score: mix.perturbed(sde).scoreFn,
-              shape: [N, 2],
-              seed,
-            } as SampleOptions);
-            d += meanSwd(samples, refs) / c.seeds.length;
-            const { meanZ, covZ } = momentErrors(samples, trueMean, trueCov);
-            samples.dispose();
-            // 4 standard errors (derived from n in momentErrors).
-            expect(meanZ).toBeLessThan(4);
-            expect(covZ).toBeLessThan(4);
-            if (c.nfe !== undefined) expect(stats.nfe).toBe(c.nfe);
-          }
-          expect(countTensors()).toBe(before);
+          // Moments within 4 standard errors (derived from n in momentErrors).
+          const d = await mixtureSwd(oracle, sde, c.opts, c.seeds, { nfe: c.nfe });
+          const { floor } = oracle;
           console.log(
             `[oracle] ${sde.name} ${c.label}: swd ${d.toFixed(4)} floor ${floor.toFixed(4)} ratio ${(d / floor).toFixed(3)}`,
           );
