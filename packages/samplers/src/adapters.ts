@@ -238,13 +238,27 @@ function inverse(
   scoreArg: unknown,
   f: (x: tf.Tensor, s: tf.Tensor, c: Coefs) => tf.Tensor,
 ): (x: tf.Tensor, t: tf.Tensor1D) => tf.Tensor {
+  return checkedScoreMap(where, sdeArg, scoreArg, (x, t, s, sde) =>
+    f(x, s, { a: broadcastBatch(sde.alphaT(t), x), s: broadcastBatch(sde.stdT(t), x) }),
+  );
+}
+
+/**
+ * The checked frame of the functions of a score: the SDE and the score function are checked once for `where`, then
+ * every call checks x and t and the score's output and returns f(x, t, s(x, t), sde) inside tf.tidy.
+ */
+function checkedScoreMap(
+  where: string,
+  sdeArg: unknown,
+  scoreArg: unknown,
+  f: (x: tf.Tensor, t: tf.Tensor1D, s: tf.Tensor, sde: Sde) => tf.Tensor,
+): (x: tf.Tensor, t: tf.Tensor1D) => tf.Tensor {
   const sde = checkSde(sdeArg, where);
   const score = checkFn<ScoreFn>(scoreArg, 'score', where, 'a score function (x, t) => tensor');
   return (x, t) =>
     tf.tidy(() => {
       checkXt(x, t, where);
-      const s = checkFnOutput(score(x, t), x, 'score', 'the score function');
-      return f(x, s, { a: broadcastBatch(sde.alphaT(t), x), s: broadcastBatch(sde.stdT(t), x) });
+      return f(x, t, checkFnOutput(score(x, t), x, 'score', 'the score function'), sde);
     });
 }
 
@@ -423,17 +437,12 @@ function applyThreshold(x0: tf.Tensor, p: number, maxValue: number): tf.Tensor {
  * s' = s + α (x̂₀' − x̂₀)/σ² (equal to (α x̂₀' − x)/σ², and exactly s wherever f leaves x̂₀ unchanged).
  */
 function throughX0(where: string, sdeArg: unknown, scoreArg: unknown, f: (x0: tf.Tensor) => tf.Tensor): ScoreFn {
-  const sde = checkSde(sdeArg, where);
-  const score = checkFn<ScoreFn>(scoreArg, 'score', where, 'a score function (x, t) => tensor');
-  return (x, t) =>
-    tf.tidy(() => {
-      checkXt(x, t, where);
-      const s = checkFnOutput(score(x, t), x, 'score', 'the score function');
-      const a = broadcastBatch(sde.alphaT(t), x);
-      const var_ = tf.square(broadcastBatch(sde.stdT(t), x));
-      const x0 = tf.div(tf.add(x, tf.mul(var_, s)), a);
-      return tf.add(s, tf.div(tf.mul(a, tf.sub(f(x0), x0)), var_));
-    });
+  return checkedScoreMap(where, sdeArg, scoreArg, (x, t, s, sde) => {
+    const a = broadcastBatch(sde.alphaT(t), x);
+    const var_ = tf.square(broadcastBatch(sde.stdT(t), x));
+    const x0 = tf.div(tf.add(x, tf.mul(var_, s)), a);
+    return tf.add(s, tf.div(tf.mul(a, tf.sub(f(x0), x0)), var_));
+  });
 }
 
 /**

@@ -29,6 +29,38 @@ function lin(terms: [tf.Tensor, number][]): tf.Tensor {
   return parts.length === 1 ? parts[0] : tf.addN(parts);
 }
 
+/**
+ * The deterministic part of a data-prediction step from point p toward point q with ancestral noise η: with
+ * (σ_down, σ_up) = ancestral(σ̃_p, σ̃_q, η) and h = λ(σ_down) − λ_p (λ_q − λ_p when σ_up = 0), the step to level
+ * σ_down written at q is α_q [ (σ_down/σ̃_p) x_p/α_p − (e^{−h} − 1) x̂₀ ] = cx x_p + cd x̂₀ (with σ_up = 0, cx = σ_q/σ_p).
+ */
+function ancestralData(p: TimePoint, q: TimePoint, eta: number): { h: number; up: number; cx: number; cd: number } {
+  const { down, up } = ancestralStep(p.sigmaEdm, q.sigmaEdm, eta);
+  const h = (up === 0 ? q.lambda : -Math.log(down)) - p.lambda;
+  const cx = up === 0 ? q.sigma / p.sigma : (q.alpha * Math.exp(-h)) / p.alpha;
+  return { h, up, cx, cd: -q.alpha * Math.expm1(-h) };
+}
+
+/** runGrid for the history-free solvers: `step(x, x̂₀(x, t_i), point i, point i + 1)` returns x at t_{i+1}. */
+function runSingleStep(
+  s: ReturnType<typeof setupGridSampler>,
+  init: tf.Tensor | undefined,
+  step: (x: tf.Tensor, d: tf.Tensor, p: TimePoint, q: TimePoint) => tf.Tensor,
+): Promise<SampleResult> {
+  const m = s.model;
+  return runGrid(
+    s,
+    init,
+    {},
+    (x, i) => {
+      const p = m.point(i);
+      const q = m.point(i + 1);
+      return { x: step(x, m.x0(x, i), p, q) };
+    },
+    { schedule: s.grid.schedule },
+  );
+}
+
 function checkEta(value: unknown, fallback: number, max?: number): number {
   return checkNumber(value ?? fallback, 'eta', max === undefined ? { min: 0 } : { min: 0, max });
 }
@@ -66,33 +98,22 @@ export async function dpmpp2sAncestralSampler(
   const eta = checkEta(opts.eta, 1, 1);
   const sNoise = checkSNoise(opts.sNoise);
   const m = s.model;
-  return runGrid(
-    s,
-    opts.init,
-    {},
-    (x, i) => {
-      const p = m.point(i);
-      const q = m.point(i + 1);
-      const d = m.x0(x, i);
-      const { down, up } = ancestralStep(p.sigmaEdm, q.sigmaEdm, eta);
-      const h = (up === 0 ? q.lambda : -Math.log(down)) - p.lambda;
-      const mid = m.atLambda(p.lambda + h / 2);
-      const hm = mid.lambda - p.lambda;
-      const xm = lin([
-        [x, mid.sigma / p.sigma],
-        [d, -mid.alpha * Math.expm1(-hm)],
-      ]);
-      const d2 = m.x0At(xm, mid);
-      const cx = up === 0 ? q.sigma / p.sigma : (q.alpha * Math.exp(-h)) / p.alpha;
-      const terms: [tf.Tensor, number][] = [
-        [x, cx],
-        [d2, -q.alpha * Math.expm1(-h)],
-      ];
-      if (up > 0 && sNoise > 0) terms.push([m.noise(x), q.alpha * up * sNoise]);
-      return { x: lin(terms) };
-    },
-    { schedule: s.grid.schedule },
-  );
+  return runSingleStep(s, opts.init, (x, d, p, q) => {
+    const { h, up, cx, cd } = ancestralData(p, q, eta);
+    const mid = m.atLambda(p.lambda + h / 2);
+    const hm = mid.lambda - p.lambda;
+    const xm = lin([
+      [x, mid.sigma / p.sigma],
+      [d, -mid.alpha * Math.expm1(-hm)],
+    ]);
+    const d2 = m.x0At(xm, mid);
+    const terms: [tf.Tensor, number][] = [
+      [x, cx],
+      [d2, cd],
+    ];
+    if (up > 0 && sNoise > 0) terms.push([m.noise(x), q.alpha * up * sNoise]);
+    return lin(terms);
+  });
 }
 
 // ---- DPM-Solver++ SDE (2 stages) ------------------------------------------------------------------------------------
@@ -126,47 +147,35 @@ export async function dpmppSdeSampler(opts: DpmppSdeOptions, name = 'dpmpp-sde')
   const noisy = eta > 0 && sNoise > 0;
   const f = 1 / (2 * r);
   const m = s.model;
-  return runGrid(
-    s,
-    opts.init,
-    {},
-    (x, i) => {
-      const p = m.point(i);
-      const q = m.point(i + 1);
-      const d = m.x0(x, i);
-      const sp = m.atLambda(p.lambda + r * (q.lambda - p.lambda));
-      // Stage 1: to σ_down of (σ̃_i → σ̃_s), plus u₁ z₁; evaluated at s.
-      const a1 = ancestralStep(p.sigmaEdm, sp.sigmaEdm, eta);
-      const h1 = (a1.up === 0 ? sp.lambda : -Math.log(a1.down)) - p.lambda;
-      const t1: [tf.Tensor, number][] = [
-        [x, a1.up === 0 ? sp.sigma / p.sigma : (sp.alpha * Math.exp(-h1)) / p.alpha],
-        [d, -sp.alpha * Math.expm1(-h1)],
-      ];
-      const za = noisy ? m.noise(x) : null;
-      if (za) t1.push([za, sp.alpha * a1.up * sNoise]);
-      const d2 = m.x0At(lin(t1), sp);
-      // Stage 2: to σ_down of (σ̃_i → σ̃_{i+1}) with the combined x̂₀, plus u₂ z₂.
-      const a2 = ancestralStep(p.sigmaEdm, q.sigmaEdm, eta);
-      const h2 = (a2.up === 0 ? q.lambda : -Math.log(a2.down)) - p.lambda;
-      const c = -q.alpha * Math.expm1(-h2);
-      const t2: [tf.Tensor, number][] = [
-        [x, a2.up === 0 ? q.sigma / p.sigma : (q.alpha * Math.exp(-h2)) / p.alpha],
-        [d, c * (1 - f)],
-        [d2, c * f],
-      ];
-      if (za) {
-        const dl1 = p.sigmaEdm - sp.sigmaEdm;
-        const dl2 = sp.sigmaEdm - q.sigmaEdm;
-        const k = q.alpha * a2.up * sNoise;
-        t2.push(
-          [za, (k * Math.sqrt(dl1)) / Math.sqrt(dl1 + dl2)],
-          [m.noise(x), (k * Math.sqrt(dl2)) / Math.sqrt(dl1 + dl2)],
-        );
-      }
-      return { x: lin(t2) };
-    },
-    { schedule: s.grid.schedule },
-  );
+  return runSingleStep(s, opts.init, (x, d, p, q) => {
+    const sp = m.atLambda(p.lambda + r * (q.lambda - p.lambda));
+    // Stage 1: to σ_down of (σ̃_i → σ̃_s), plus u₁ z₁; evaluated at s.
+    const a1 = ancestralData(p, sp, eta);
+    const t1: [tf.Tensor, number][] = [
+      [x, a1.cx],
+      [d, a1.cd],
+    ];
+    const za = noisy ? m.noise(x) : null;
+    if (za) t1.push([za, sp.alpha * a1.up * sNoise]);
+    const d2 = m.x0At(lin(t1), sp);
+    // Stage 2: to σ_down of (σ̃_i → σ̃_{i+1}) with the combined x̂₀, plus u₂ z₂.
+    const a2 = ancestralData(p, q, eta);
+    const t2: [tf.Tensor, number][] = [
+      [x, a2.cx],
+      [d, a2.cd * (1 - f)],
+      [d2, a2.cd * f],
+    ];
+    if (za) {
+      const dl1 = p.sigmaEdm - sp.sigmaEdm;
+      const dl2 = sp.sigmaEdm - q.sigmaEdm;
+      const k = q.alpha * a2.up * sNoise;
+      t2.push(
+        [za, (k * Math.sqrt(dl1)) / Math.sqrt(dl1 + dl2)],
+        [m.noise(x), (k * Math.sqrt(dl2)) / Math.sqrt(dl1 + dl2)],
+      );
+    }
+    return lin(t2);
+  });
 }
 
 // ---- DPM-Solver++(2M) SDE and (3M) SDE ------------------------------------------------------------------------------

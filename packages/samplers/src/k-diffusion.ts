@@ -159,7 +159,24 @@ export async function eulerAncestralSampler(
   opts: EulerAncestralOptions,
   name = 'euler-ancestral',
 ): Promise<SampleResult> {
-  const s = setupGridSampler(name, opts, EULER_ANCESTRAL_KEYS, { steps: 20, schedule: 'karras' });
+  return ancestralSampler(name, opts, EULER_ANCESTRAL_KEYS, 20, (_m, xt, d, from, down) =>
+    eulerTilde(xt, d, from, down),
+  );
+}
+
+/**
+ * The shared loop of the ancestral samplers (default schedule karras): per step, with (σ_down, σ_up) =
+ * ancestralStep(σ̃_i, σ̃_{i+1}, η) and D = x̂₀(x_i, t_i), x̃ = toDown(x_i/α_i, D, σ̃_i, σ_down) plus S_noise σ_up z,
+ * mapped back by x_{i+1} = α_{i+1} x̃.
+ */
+function ancestralSampler(
+  name: string,
+  opts: GridSamplerOptions & { eta?: number; sNoise?: number },
+  keys: readonly string[],
+  steps: number,
+  toDown: (model: GridModel, xt: tf.Tensor, d: tf.Tensor, from: number, down: number) => tf.Tensor,
+): Promise<SampleResult> {
+  const s = setupGridSampler(name, opts, keys, { steps, schedule: 'karras' });
   const g = s.grid;
   const { eta, sNoise } = checkAncestral(opts);
   return runGrid(
@@ -169,7 +186,7 @@ export async function eulerAncestralSampler(
     (x, i) => {
       const { down, up } = ancestralStep(g.sigmaEdm[i], g.sigmaEdm[i + 1], eta);
       const d = s.model.x0(x, i);
-      let xt = eulerTilde(tf.div(x, g.alpha[i]), d, g.sigmaEdm[i], down);
+      let xt = toDown(s.model, tf.div(x, g.alpha[i]), d, g.sigmaEdm[i], down);
       if (up > 0 && sNoise > 0) xt = tf.add(xt, tf.mul(s.model.noise(x), up * sNoise));
       return { x: tf.mul(xt, g.alpha[i + 1]) };
     },
@@ -232,22 +249,8 @@ export interface Dpm2AncestralOptions extends GridSamplerOptions {
 export const DPM2_ANCESTRAL_KEYS = optionKeys<Dpm2AncestralOptions>()([...GRID, 'eta', 'sNoise']);
 
 export async function dpm2AncestralSampler(opts: Dpm2AncestralOptions, name = 'dpm2-ancestral'): Promise<SampleResult> {
-  const s = setupGridSampler(name, opts, DPM2_ANCESTRAL_KEYS, { steps: 10, schedule: 'karras' });
-  const g = s.grid;
-  const { eta, sNoise } = checkAncestral(opts);
-  return runGrid(
-    s,
-    opts.init,
-    {},
-    (x, i) => {
-      const { down, up } = ancestralStep(g.sigmaEdm[i], g.sigmaEdm[i + 1], eta);
-      const d = s.model.x0(x, i);
-      const x0 = tf.div(x, g.alpha[i]);
-      let xt = down === 0 ? d : dpm2Tilde(s.model, x0, d, g.sigmaEdm[i], down);
-      if (up > 0 && sNoise > 0) xt = tf.add(xt, tf.mul(s.model.noise(x), up * sNoise));
-      return { x: tf.mul(xt, g.alpha[i + 1]) };
-    },
-    { schedule: g.schedule },
+  return ancestralSampler(name, opts, DPM2_ANCESTRAL_KEYS, 10, (m, xt, d, from, down) =>
+    down === 0 ? d : dpm2Tilde(m, xt, d, from, down),
   );
 }
 
