@@ -267,9 +267,11 @@ function plot() {
     });
   });
   const lx = sdes.length * W + 10;
-  parts.push(`<text x="${lx}" y="20" font-weight="bold">solver (schedule at ${BUDGET} NFE: per panel)</text>`);
+  parts.push(`<text x="${lx}" y="20" font-weight="bold">solver</text>`);
+  parts.push(`<text x="${lx}" y="34" fill="#555">(each at its best schedule</text>`);
+  parts.push(`<text x="${lx}" y="46" fill="#555">at ${BUDGET} NFE, per panel)</text>`);
   solvers.forEach((solver, i) => {
-    const y = 40 + i * 16;
+    const y = 64 + i * 16;
     const color = palette[i % palette.length];
     parts.push(`<line x1="${lx}" x2="${lx + 22}" y1="${y - 4}" y2="${y - 4}" stroke="${color}" stroke-width="2"/>`);
     parts.push(`<text x="${lx + 28}" y="${y}">${esc(solver)}</text>`);
