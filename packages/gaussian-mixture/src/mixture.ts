@@ -13,6 +13,14 @@ import {
 import type { ScoreFn, Sde } from '@sbm/sde';
 import { cholesky, fromEigen, symmetricEigen, type Matrix } from '@sbm/metrics';
 import { mixtureFlowMap, type FlowMapOptions } from './flow-map';
+import {
+  CoordinateConditional,
+  checkCoordinates,
+  conditionComponents,
+  psdEigen,
+  type LinearGaussianMeasurement,
+  type PosteriorParts,
+} from './posterior';
 
 export interface GaussianMixtureOptions {
   /** Mixture weights π_k ≥ 0; must sum to 1 within 1e-6 (they are then renormalized exactly). */
@@ -83,7 +91,13 @@ export class GaussianMixture {
   private readonly eigValuesFlat: Float32Array;
   private readonly eigVectorsFlat: Float32Array;
   private readonly logWeights: Float32Array;
-  private cholCache: Matrix[] | null = null;
+  private cholCache: { factor: Matrix; lower: boolean }[] | null = null;
+  /**
+   * True when some Σ_k is singular: only posteriors given exact (noise-free) measurements are (`condition` with zero
+   * noise, `conditionOnCoordinates(...).full`). Such a mixture samples and has moments, and its perturbed density and
+   * score exist wherever σ(t) > 0, but it has no density at σ = 0.
+   */
+  readonly singular: boolean;
 
   constructor(options: GaussianMixtureOptions) {
     if (options === null || typeof options !== 'object') {
@@ -179,6 +193,7 @@ export class GaussianMixture {
     this.dim = D;
     this.comps = comps;
     this.numComponents = comps.length;
+    this.singular = false;
     this.axisAligned = eig.every((e, k) => weights[k] === 0 || e.diagonal);
     const Kp = comps.length;
     this.meansFlat = new Float32Array(Kp * D);
@@ -260,6 +275,7 @@ export class GaussianMixture {
       eigVectorsFlat: this.eigVectorsFlat,
       logWeights: this.logWeights,
       cholCache: null,
+      singular: this.singular && !(variance > 0),
     };
     Object.assign(out, fields);
     return out;
@@ -294,32 +310,52 @@ export class GaussianMixture {
     for (let b = 0; b < n; b++) {
       let k = 0;
       while (k < cum.length - 1 && u[b] >= cum[k]) k++;
-      const L = chol[k];
+      const { factor: L, lower } = chol[k];
       const mu = this.comps[k].mean;
       for (let i = 0; i < D; i++) {
         let s = mu[i];
         const Li = L[i];
-        for (let j = 0; j <= i; j++) s += Li[j] * z[b * D + j];
+        const top = lower ? i : D - 1;
+        for (let j = 0; j <= top; j++) s += Li[j] * z[b * D + j];
         out[b * D + i] = s;
       }
     }
     return tf.tensor2d(out, [n, D]);
   }
 
-  private choleskyFactors(): Matrix[] {
+  /**
+   * A factor F_k with F_k F_kᵀ = Σ_k per component: the lower Cholesky factor, or for a singular Σ_k (only in
+   * posteriors given exact measurements) the full U_k diag(√λ_k).
+   */
+  private choleskyFactors(): { factor: Matrix; lower: boolean }[] {
     if (!this.cholCache) {
       this.cholCache = this.comps.map((c, k) => {
         const L = cholesky(fromEigen(c.eigValues, c.eigVectors));
-        if (!L) throw new SbmError('INVALID_ARGUMENT', `GaussianMixture: covariances[${k}] is not positive definite`);
-        return L;
+        if (L) return { factor: L, lower: true };
+        if (!this.singular) {
+          throw new SbmError('INVALID_ARGUMENT', `GaussianMixture: covariances[${k}] is not positive definite`);
+        }
+        const root = c.eigValues.map((v) => Math.sqrt(v));
+        return { factor: c.eigVectors.map((row) => row.map((u, j) => u * root[j])), lower: false };
       });
     }
     return this.cholCache;
   }
 
+  private checkDensity(what: string): void {
+    if (this.singular) {
+      throw new SbmError(
+        'UNSUPPORTED',
+        `GaussianMixture.${what}: this mixture has singular covariances (a posterior given an exact measurement) and no density at σ = 0; evaluate it perturbed, at a time with σ(t) > 0`,
+        { argument: what === 'logProb' || what === 'score' ? 'x' : 't' },
+      );
+    }
+  }
+
   /** log p_0(x) per sample; x has shape [B, D] or [B, ...dims] with product D. */
   logProb(x: tf.Tensor): tf.Tensor1D {
     this.checkX(x);
+    this.checkDensity('logProb');
     return tf.tidy(() => {
       const B = x.shape[0];
       return this.evaluate(x, tf.ones([B]) as tf.Tensor1D, tf.zeros([B]) as tf.Tensor1D, false).logp;
@@ -329,6 +365,7 @@ export class GaussianMixture {
   /** ∇ₓ log p_0(x), shaped like x. */
   score(x: tf.Tensor): tf.Tensor {
     this.checkX(x);
+    this.checkDensity('score');
     return tf.tidy(() => {
       const B = x.shape[0];
       return this.evaluate(x, tf.ones([B]) as tf.Tensor1D, tf.zeros([B]) as tf.Tensor1D, true).score as tf.Tensor;
@@ -346,6 +383,96 @@ export class GaussianMixture {
     return mixtureFlowMap(this.comps, this.dim, sde, xT, options);
   }
 
+  /**
+   * The posterior p(x | y) of this mixture as a prior, given a linear-Gaussian measurement y = A x + n,
+   * n ~ N(0, Σ_y): again a Gaussian mixture, with per component S_k = (Σ_k⁻¹ + Aᵀ Σ_y⁻¹ A)⁻¹,
+   * m_k = S_k (Aᵀ Σ_y⁻¹ y + Σ_k⁻¹ μ_k) and weights ∝ π_k N(y; A μ_k, Σ_y + A Σ_k Aᵀ), computed in float64 in the
+   * Kalman form (no inverse of Σ_y, so noise 0 — an exact constraint A x = y, A of full row rank — works and gives
+   * singular covariances: see `singular`). Components whose weight underflows to 0 are dropped.
+   * `posterior.perturbed(sde).scoreFn` is the exact score ∇ log p_t(x_t | y) of the diffused posterior.
+   */
+  condition(measurement: LinearGaussianMeasurement): GaussianMixture {
+    const parts = conditionComponents(this.comps, this.dim, measurement, 'condition');
+    return GaussianMixture.fromParts(parts, this.comps);
+  }
+
+  /** log p(y) = log Σ_k π_k N(y; A μ_k, Σ_y + A Σ_k Aᵀ) of a linear-Gaussian measurement (float64). */
+  logEvidence(measurement: LinearGaussianMeasurement): number {
+    return conditionComponents(this.comps, this.dim, measurement, 'logEvidence', false).logEvidence;
+  }
+
+  /**
+   * Noise-free inpainting: the posterior given x[known[i]] = values[i]. Returns the conditional of the unknown
+   * coordinates as a mixture over them (`mixture`, positive definite), the same posterior in all D dimensions
+   * (`full`, singular covariances with the known coordinates fixed exactly), log p(x[known] = values)
+   * (`logEvidence`) and `embed` / `extract` between the two spaces.
+   */
+  conditionOnCoordinates(known: number[], values: number[]): CoordinateConditional {
+    const split = checkCoordinates(known, values, this.dim);
+    const A = split.known.map((i) => Array.from({ length: this.dim }, (_, j) => +(i === j)));
+    const parts = conditionComponents(this.comps, this.dim, { A, y: split.values, noise: 0 }, 'conditionOnCoordinates');
+    // Exactly: x[known] = values, and the known rows and columns of S_k vanish (Σ_kk − Σ_kk Σ_kk⁻¹ Σ_kk = 0).
+    const isKnown = new Array<boolean>(this.dim).fill(false);
+    split.known.forEach((i, n) => {
+      isKnown[i] = true;
+      for (const mean of parts.means) mean[i] = split.values[n];
+    });
+    for (const S of parts.covariances) {
+      for (let i = 0; i < this.dim; i++) for (let j = 0; j < this.dim; j++) if (isKnown[i] || isKnown[j]) S[i][j] = 0;
+    }
+    const full = GaussianMixture.fromParts(parts, this.comps);
+    const keep = parts.weights.map((w) => w > 0);
+    const mixture = new GaussianMixture({
+      weights: parts.weights.filter((_, k) => keep[k]),
+      means: parts.means.filter((_, k) => keep[k]).map((mu) => split.unknown.map((i) => mu[i])),
+      covariances: parts.covariances
+        .filter((_, k) => keep[k])
+        .map((S) => split.unknown.map((i) => split.unknown.map((j) => S[i][j]))),
+    });
+    return new CoordinateConditional({ mixture, full, logEvidence: parts.logEvidence, ...split });
+  }
+
+  /**
+   * A mixture from conditioned components without the constructor's positive-definiteness test: each S_k is
+   * eigendecomposed with its rounding-level eigenvalues (below 64 ε λ_max(Σ_k) of the prior component) set to 0.
+   */
+  private static fromParts(parts: PosteriorParts, prior: readonly Component[]): GaussianMixture {
+    const D = parts.means[0].length;
+    const comps: Component[] = [];
+    let axisAligned = true;
+    let singular = false;
+    parts.weights.forEach((weight, k) => {
+      if (!(weight > 0)) return;
+      const { values, vectors } = psdEigen(parts.covariances[k], Math.max(...prior[k].eigValues));
+      for (let i = 0; i < D && axisAligned; i++) {
+        for (let j = 0; j < D; j++) {
+          if (vectors[i][j] !== +(i === j)) {
+            axisAligned = false;
+            break;
+          }
+        }
+      }
+      const lmax = Math.max(...values);
+      if (!(Math.min(...values) > PD_TOLERANCE * lmax)) singular = true;
+      comps.push({ weight, mean: parts.means[k], eigValues: values, eigVectors: vectors });
+    });
+    const out = Object.create(GaussianMixture.prototype) as GaussianMixture;
+    const fields = {
+      dim: D,
+      numComponents: comps.length,
+      comps,
+      axisAligned,
+      meansFlat: Float32Array.from(comps.flatMap((c) => c.mean)),
+      eigValuesFlat: Float32Array.from(comps.flatMap((c) => c.eigValues)),
+      eigVectorsFlat: axisAligned ? new Float32Array(0) : Float32Array.from(comps.flatMap((c) => c.eigVectors.flat())),
+      logWeights: Float32Array.from(comps.map((c) => Math.log(c.weight))),
+      cholCache: null,
+      singular,
+    };
+    Object.assign(out, fields);
+    return out;
+  }
+
   /** The marginals p_t of this mixture under `sde`: exact score function, log-density and moments. */
   perturbed(sde: Sde): PerturbedGaussianMixture {
     return new PerturbedGaussianMixture(this, sde);
@@ -359,6 +486,7 @@ export class GaussianMixture {
     const pick = (r: { logp: tf.Tensor1D; score?: tf.Tensor }): tf.Tensor => (wantScore ? r.score! : r.logp);
     if (typeof t === 'number') {
       const { alpha, variance } = scalarCoefficients(sde, t);
+      if (!(variance > 0)) this.checkDensity(what === 'score' ? 'perturbed(sde).score' : 'perturbed(sde).logProb');
       return tf.tidy(() =>
         pick(this.evaluate(x, tf.fill([B], alpha) as tf.Tensor1D, tf.fill([B], variance) as tf.Tensor1D, wantScore)),
       );
