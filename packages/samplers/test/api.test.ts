@@ -54,10 +54,10 @@ describeWithBackends('samplers: API, validation, determinism, leaks', () => {
     expect(listCorrectors()).toEqual(expect.arrayContaining(['langevin', 'ald', 'none']));
   });
 
-  it('without a sampler name sample() runs DEFAULT_SAMPLER (unipc, 20 NFE: the best measured at 20 NFE)', async () => {
-    expect(DEFAULT_SAMPLER).toBe('unipc');
+  it('without a sampler name sample() runs DEFAULT_SAMPLER (dpmpp-3m-sde, 20 NFE: the best measured at 20 NFE)', async () => {
+    expect(DEFAULT_SAMPLER).toBe('dpmpp-3m-sde');
     const r = await withLeakCheck(() => sample({ ...base }));
-    expect(r.stats.sampler).toBe('unipc');
+    expect(r.stats.sampler).toBe('dpmpp-3m-sde');
     expect(r.stats.nfe).toBe(20);
     expect(r.stats.schedule).toBe('logsnr-uniform');
     r.samples.dispose();
