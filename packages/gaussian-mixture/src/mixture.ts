@@ -21,6 +21,7 @@ import {
   type LinearGaussianMeasurement,
   type PosteriorParts,
 } from './posterior';
+import { isFiniteArray } from './validate';
 
 export interface GaussianMixtureOptions {
   /** Mixture weights π_k ≥ 0; must sum to 1 within 1e-6 (they are then renormalized exactly). */
@@ -58,14 +59,6 @@ function invalid(argument: string, expected: string, received: unknown): SbmErro
     argument,
     expected,
   });
-}
-
-function isFiniteArray(v: unknown, length?: number): v is number[] {
-  return (
-    Array.isArray(v) &&
-    (length === undefined || v.length === length) &&
-    v.every((e) => typeof e === 'number' && Number.isFinite(e))
-  );
 }
 
 /**

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { SbmError, checkTensor, describeValue } from '@sbm/core';
 import { cholesky, fromEigen, symmetricEigen, type Matrix } from '@sbm/metrics';
 import type { GaussianMixture } from './mixture';
+import { isFiniteArray } from './validate';
 
 /**
  * A linear-Gaussian measurement y = A x + n, n ~ N(0, Σ_y), of a D-dimensional x.
@@ -54,14 +55,6 @@ function invalid(method: string, argument: string, expected: string, received: u
       argument,
       expected,
     },
-  );
-}
-
-function isFiniteArray(v: unknown, length?: number): v is number[] {
-  return (
-    Array.isArray(v) &&
-    (length === undefined || v.length === length) &&
-    v.every((e) => typeof e === 'number' && Number.isFinite(e))
   );
 }
 
