@@ -249,3 +249,29 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * `sbm train` on the tiny 2-D run the process tests share: toy:moons with 1000 points, the MLP config file `config`,
+ * batch 64, `steps` steps, no sample figures, into `out`; `extra` flags (--sde, --warmup, --ckpt-every, …) go before
+ * --out.
+ */
+export function moonsTrainArgs(config: string, out: string, steps: number, extra: string[] = []): string[] {
+  return [
+    'train',
+    '--data',
+    'toy:moons',
+    '--config',
+    config,
+    '--n-data',
+    '1000',
+    '--batch',
+    '64',
+    '--steps',
+    String(steps),
+    '--sample-every',
+    '0',
+    ...extra,
+    '--out',
+    out,
+  ];
+}

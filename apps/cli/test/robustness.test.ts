@@ -12,6 +12,7 @@ import {
   sbm,
   sbmAsync,
   treeHashes,
+  moonsTrainArgs,
 } from './helpers';
 
 // Issue 11: training runs from the CLI never lose work. Every case is a real child process of the built CLI.
@@ -22,27 +23,8 @@ const start = (args: string[]) => new Child(args, { cwd: tmp, env: fineProgressE
 // A tiny 2-D run (MLP [16, 16], 1000 moons, batch 64): the reference and every interrupted copy use exactly these.
 const small = join(tmp, 'small.json');
 const TOTAL = 200;
-const common = (out: string, steps = TOTAL) => [
-  'train',
-  '--data',
-  'toy:moons',
-  '--config',
-  small,
-  '--n-data',
-  '1000',
-  '--batch',
-  '64',
-  '--warmup',
-  '10',
-  '--steps',
-  String(steps),
-  '--ckpt-every',
-  '50',
-  '--sample-every',
-  '0',
-  '--out',
-  out,
-];
+const common = (out: string, steps = TOTAL) =>
+  moonsTrainArgs(small, out, steps, ['--warmup', '10', '--ckpt-every', '50']);
 const reference = join(tmp, 'reference');
 
 beforeAll(() => {

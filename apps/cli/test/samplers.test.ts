@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { decode } from 'fast-png';
 import { listCorrectors, listPredictors, listSamplers } from '@sbm/samplers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildStaleDist, errorLines, sbmAsync, type Result } from './helpers';
+import { buildStaleDist, errorLines, moonsTrainArgs, sbmAsync, type Result } from './helpers';
 
 // Issue 11 item 6: every --sampler choice of `sbm sample` (and every PC predictor × corrector) runs on a tiny
 // checkpoint of each SDE family. The choices come from the registries, so a newly registered sampler is covered.
@@ -36,29 +36,7 @@ beforeAll(async () => {
   writeFileSync(small, JSON.stringify({ model: { hidden: [16, 16] } }));
   const results = await pool(
     SDES.map(
-      (sde) => () =>
-        sbmAsync(
-          [
-            'train',
-            '--data',
-            'toy:moons',
-            '--sde',
-            sde,
-            '--config',
-            small,
-            '--n-data',
-            '1000',
-            '--batch',
-            '64',
-            '--steps',
-            '30',
-            '--sample-every',
-            '0',
-            '--out',
-            ckpt(sde),
-          ],
-          { cwd: tmp, timeout: 120_000 },
-        ),
+      (sde) => () => sbmAsync(moonsTrainArgs(small, ckpt(sde), 30, ['--sde', sde]), { cwd: tmp, timeout: 120_000 }),
     ),
   );
   results.forEach((r, i) => expect(r.code, `${SDES[i]}: ${r.stderr}`).toBe(0));

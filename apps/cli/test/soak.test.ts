@@ -13,6 +13,7 @@ import {
   readPointerFile,
   sbmAsync,
   seededRandom,
+  moonsTrainArgs,
 } from './helpers';
 
 // Issue 11's soak test: 50 kill -9 / SIGTERM moments, drawn from a seeded schedule (SBM_SOAK_SEED reproduces a
@@ -25,28 +26,8 @@ const TOTAL = 1500;
 const EVERY = 50;
 const tmp = mkdtempSync(join(tmpdir(), 'sbm-cli-soak-'));
 const small = join(tmp, 'small.json');
-const args = (out: string) => [
-  'train',
-  '--data',
-  'toy:moons',
-  '--config',
-  small,
-  '--n-data',
-  '1000',
-  '--batch',
-  '64',
-  '--warmup',
-  '10',
-  '--steps',
-  String(TOTAL),
-  '--ckpt-every',
-  String(EVERY),
-  '--sample-every',
-  '0',
-  '--resume-or-start',
-  '--out',
-  out,
-];
+const args = (out: string) =>
+  moonsTrainArgs(small, out, TOTAL, ['--warmup', '10', '--ckpt-every', String(EVERY), '--resume-or-start']);
 
 beforeAll(() => {
   buildStaleDist();
