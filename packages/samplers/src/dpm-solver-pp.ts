@@ -384,6 +384,7 @@ export async function dpmFastSampler(opts: DpmFastOptions, name = 'dpm-fast'): P
 
 /** The keys of SdeSamplerOptions (no `schedule`: the adaptive solver makes its own steps). */
 const LOOP_AND_SDE = [
+  'afterStep',
   'seed',
   'signal',
   'onProgress',
@@ -487,6 +488,7 @@ class PidController {
  */
 export async function dpmAdaptiveSampler(opts: DpmAdaptiveOptions, name = 'dpm-adaptive'): Promise<SampleResult> {
   const s = setupGridSampler(name, { ...opts, steps: 1 }, DPM_ADAPTIVE_KEYS, { steps: 1, schedule: 'logsnr-uniform' });
+  s.run.refuseAfterStep();
   const maxAttempts = checkNumber(opts.steps ?? 10000, 'steps', { integer: true, min: 1 });
   const order = opts.order ?? 3;
   if (order !== 2 && order !== 3) {

@@ -73,6 +73,7 @@ export type {
   TrajectoryPoint,
   SampleStats,
   SampleResult,
+  AfterStepFn,
 } from './types';
 
 // What a samplers-only user needs, so that `npm i @sbm/samplers @tensorflow/tfjs` is enough: the SDEs, the

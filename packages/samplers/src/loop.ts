@@ -113,7 +113,7 @@ export class Sampler {
     }
     checkOptions(opts, keys, name);
     this.stream = isSeedStream(opts.seed) ? opts.seed : new SeedStream(checkSeed(opts.seed));
-    for (const k of ['onProgress', 'onTrajectory'] as const) {
+    for (const k of ['onProgress', 'onTrajectory', 'afterStep'] as const) {
       if (opts[k] !== undefined && typeof opts[k] !== 'function') {
         throw new SbmError('INVALID_ARGUMENT', `${k}: expected a function, got ${describeValue(opts[k])}`, {
           argument: k,
@@ -122,6 +122,17 @@ export class Sampler {
     }
     this.every = checkNumber(opts.trajectoryEvery ?? 1, 'trajectoryEvery', { integer: true, min: 1 });
     this.yieldEvery = checkNumber(opts.yieldEvery ?? 1, 'yieldEvery', { integer: true, min: 1 });
+  }
+
+  /** For the adaptive samplers, whose steps are not a fixed grid: an `afterStep` hook is refused, not ignored. */
+  refuseAfterStep(): void {
+    if (this.opts.afterStep !== undefined) {
+      throw new SbmError(
+        'INVALID_ARGUMENT',
+        `afterStep: the adaptive "${this.name}" sampler takes no per-step hook (its steps are chosen by an error estimate and may be rejected); use a fixed-step sampler such as 'pc', 'euler', 'dpmpp-2m' or 'unipc'`,
+        { argument: 'afterStep' },
+      );
+    }
   }
 
   get nfe(): number {
@@ -200,7 +211,7 @@ export class Sampler {
       for (let i = 0; i < spec.steps; i++) {
         this.checkAbort();
         const prev = s;
-        const next = tidyState(() => spec.update(prev, i));
+        const next = tidyState(() => this.afterStep(spec.update(prev, i), i, spec.point));
         disposeReplaced(prev, next);
         s = next;
         const p = spec.point(s, i);
@@ -217,6 +228,31 @@ export class Sampler {
       throw e;
     }
     return this.result(out, { steps: spec.steps, ...spec.stats });
+  }
+
+  /** LoopOptions.afterStep on the state just computed by step i (inside the step's tf.tidy). */
+  private afterStep<S extends State>(
+    s: S,
+    i: number,
+    point: (s: S, i: number) => { t: number; x: tf.Tensor; xMean?: tf.Tensor },
+  ): S {
+    const hook = this.opts.afterStep;
+    if (!hook) return s;
+    const { t, x, xMean } = point(s, i);
+    const out = hook(xMean === undefined ? { x } : { x, xMean }, t, i + 1);
+    if (out === null || typeof out !== 'object' || !(out.x instanceof tf.Tensor)) {
+      throw new SbmError(
+        'INVALID_ARGUMENT',
+        `afterStep: expected it to return { x: Tensor, xMean? }, got ${describeValue(out)}`,
+        {
+          argument: 'afterStep',
+        },
+      );
+    }
+    checkFnOutput(out.x, x, 'afterStep');
+    const next: Record<string, unknown> = { ...s, x: out.x };
+    if ('xMean' in s) next.xMean = out.xMean ?? out.x;
+    return next as S;
   }
 
   /** Checks the samples for NaN / Inf (one asynchronous readback with the pending step flags) and adds the stats. */

@@ -25,6 +25,7 @@ export interface OdeSamplerOptions extends SdeSamplerOptions {
  */
 export async function odeSampler(opts: OdeSamplerOptions, name = 'ode'): Promise<SampleResult> {
   const run = new Sampler(name, opts, ODE_KEYS);
+  run.refuseAfterStep();
   const method = checkChoice(opts.method ?? 'dopri5', 'method', ODE_METHODS);
   const { sde, eps, steps } = checkSdeOptions(opts, 100);
   const rtol = checkNumber(opts.rtol ?? 1e-5, 'rtol', { gt: 0 });

@@ -21,7 +21,7 @@ export function optionKeys<T>() {
   ): readonly string[] => keys;
 }
 
-const LOOP = ['seed', 'signal', 'onProgress', 'onTrajectory', 'trajectoryEvery', 'yieldEvery'] as const;
+const LOOP = ['seed', 'signal', 'onProgress', 'onTrajectory', 'trajectoryEvery', 'yieldEvery', 'afterStep'] as const;
 const SDE = [...LOOP, 'sde', 'score', 'shape', 'steps', 'eps', 'init'] as const;
 
 /** The keys of every fixed-grid solver; each adds its own. */

@@ -44,7 +44,21 @@ export interface LoopOptions {
   trajectoryEvery?: number;
   /** Yield to the event loop every this many steps (default 1). */
   yieldEvery?: number;
+  /**
+   * Called inside tf.tidy after every step with the new state and the time it reached (PC: the step's grid time t_i, at which
+   * score_sde's inpainter projects; the Langevin samplers: the σ level); returns the state to go on with. This is how conditional sampling (@sbm/inverse-problems: projection
+   * onto measurements, data consistency) rides on any fixed-step sampler. `xMean` is the noise-free part of the step
+   * where the sampler has one (PC); a multistep solver's history of model outputs is left as it is.
+   */
+  afterStep?: AfterStepFn;
 }
+
+/** See LoopOptions.afterStep. Return new tensors or the given ones; do not dispose the given ones. */
+export type AfterStepFn = (
+  state: { x: tf.Tensor; xMean?: tf.Tensor },
+  t: number,
+  step: number,
+) => { x: tf.Tensor; xMean?: tf.Tensor };
 
 /** Options of the samplers that integrate an SDE's reverse process from T to eps. */
 export interface SdeSamplerOptions extends LoopOptions {

@@ -1,0 +1,49 @@
+// Operators: y = A x (+ σ_y n), with adjoints that pass the dot-product test.
+export { adjointTest, checkOperator, checkBatchShape, inSize, outSize } from './operator';
+export { registerOperator, createOperator, listOperators, unregisterOperator } from './operator-registry';
+export type { LinearOperator, DecoupledForm, AdjointTestOptions, AdjointTestResult } from './operator';
+export type { OperatorFactory } from './operator-registry';
+export { maskOperator } from './operators/mask';
+export type { MaskOperatorOptions } from './operators/mask';
+export { grayscaleOperator, decoupleColors, coupleColors, COLOR_DECOUPLE_MATRIX } from './operators/grayscale';
+export type { GrayscaleOperatorOptions } from './operators/grayscale';
+export { downsampleOperator } from './operators/downsample';
+export type { DownsampleOperatorOptions } from './operators/downsample';
+export { gaussianOperator } from './operators/gaussian';
+export type { GaussianOperatorOptions } from './operators/gaussian';
+export { denseOperator, materialize, withPinv } from './operators/dense';
+export type { DenseOperatorOptions } from './operators/dense';
+export { radonOperator, filteredBackProjection } from './operators/radon';
+export type { RadonOperatorOptions } from './operators/radon';
+export { mriOperator, zeroFilledInverse } from './operators/mri';
+export type { MriOperatorOptions } from './operators/mri';
+export { namedMask } from './masks';
+export type { MaskName, NamedMaskOptions } from './masks';
+// Classical reconstructions the methods are compared with.
+export { registerBaseline, baselinesFor, runBaseline } from './baselines';
+export type { BaselineFn } from './baselines';
+
+// Conditional sampling.
+export { conditionalSample } from './conditional-sample';
+export {
+  registerMethod,
+  getMethod,
+  listMethods,
+  unregisterMethod,
+  measurementResidual,
+  checkCommon,
+  COMMON_KEYS,
+} from './method-registry';
+export type {
+  ConditionalSampleOptions,
+  ConditionalResult,
+  ConditionalStats,
+  MethodDefinition,
+  TimeClassifierFn,
+} from './types';
+export type { ProjectionOptions } from './methods/projection';
+export type { LambdaProjectionOptions } from './methods/lambda-projection';
+export type { RepaintOptions } from './methods/repaint';
+export type { DpsOptions } from './methods/dps';
+export { classifierGuidedScore } from './methods/guidance';
+export type { GuidanceOptions } from './methods/guidance';

@@ -1,0 +1,17 @@
+// PLACEHOLDER written by the lead so that index.ts compiles; the owning helper replaces this whole file.
+import { SbmError } from '@sbm/core';
+import type { MethodDefinition } from '../types';
+const todo = (what: string): never => {
+  throw new SbmError('UNSUPPORTED', `${what}: being built`);
+};
+void todo;
+export interface RepaintOptions {
+  jumpLength?: number;
+  resamplings?: number;
+}
+export const repaintMethod: MethodDefinition = {
+  run: () => todo('repaint'),
+  keys: [],
+  needsMeasurement: true,
+  samplers: 'fixed-step',
+};
