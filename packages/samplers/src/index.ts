@@ -1,4 +1,8 @@
 export { sample, DEFAULT_SAMPLER } from './sample';
+// The shared loop (validation, tidy/dispose, progress, abort, NaN watch, afterStep) for samplers written elsewhere
+// (@sbm/inverse-problems' DPS and RePaint, plugins).
+export { Sampler, checkSdeOptions, initialState } from './loop';
+export type { State as SamplerState } from './loop';
 export type { SampleOptions, SamplerOptionsMap, SamplerName } from './sample';
 export { pcSampler, emSampler, sdeWithSteps } from './pc';
 export type { PcSamplerOptions, EmSamplerOptions } from './pc';
