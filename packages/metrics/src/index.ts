@@ -6,3 +6,14 @@ export { jacobiEigen, symmetricEigen, fromEigen, cholesky } from './linalg';
 export type { Matrix } from './linalg';
 export { frechetDistance, sqrtPsd } from './frechet';
 export type { VectorLike, MatrixLike } from './frechet';
+export {
+  psnr,
+  psnrPerImage,
+  psnrSummary,
+  ssim,
+  ssimPerImage,
+  ssimSummary,
+  summarizeValues,
+  gaussianWindow1d,
+} from './image';
+export type { ImageInput, PsnrOptions, SsimOptions, ImageMetricSummary } from './image';
