@@ -11,6 +11,7 @@ import { choiceArg, lossNames, oneOf } from './registries';
 import { readRunFile } from './run-file';
 import { intArg, jsonObjectArg, positiveArg } from './util';
 import { DIVERGENCE_CHOICES } from './commands/nll';
+import { addInverseCommands } from './commands/inverse-commands';
 
 function cliVersion(): string {
   try {
@@ -92,7 +93,10 @@ export function buildProgram(): Command {
     .description(
       'Train a score model; checkpoints, sample previews and a loss curve go to --out. Ctrl-C, SIGTERM and SIGHUP save a checkpoint and exit 130, 143, 129.',
     )
-    .requiredOption('--data <spec>', `toy:NAME (${toyNames().join(', ')}), mnist, folder:PATH`)
+    .requiredOption(
+      '--data <spec>',
+      `toy:NAME (${toyNames().join(', ')}), mnist, colored-mnist (seeded digit and background colours), folder:PATH`,
+    )
     .addOption(
       new Option('--sde <name>', `SDE (${oneOf(listSdes())})`).argParser(choiceArg('--sde', listSdes)).default('vp'),
     )
@@ -339,6 +343,9 @@ export function buildProgram(): Command {
         return benchCommand(suite, rest);
       }),
     );
+
+  // Issue 14: inpaint, colorize, superres, cs, ct, mri and guided (one file builds them all).
+  addInverseCommands(program, { run, backendOption, examples });
 
   program.exitOverride();
   program.configureOutput({ outputError: () => undefined });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { toy, toyNames } from '@sbm/datasets';
-import { loadImageFolder, loadMnist } from '@sbm/datasets/node';
+import { loadColoredMnist, loadImageFolder, loadMnist } from '@sbm/datasets/node';
 import { createSde, listSdes } from '@sbm/sde';
 import type { Sde, SdeConfig } from '@sbm/sde';
 import { modelFromConfig, type ModelConfig, type ScoreModel } from '@sbm/models';
@@ -23,7 +23,7 @@ const GMM_OPTIONS = {
 };
 
 export interface DataSpec {
-  kind: 'toy' | 'mnist' | 'folder';
+  kind: 'toy' | 'mnist' | 'colored-mnist' | 'folder';
   /** Canonical spelling (stored in the run file). */
   spec: string;
   toyName?: string;
@@ -48,9 +48,13 @@ export function parseDataSpec(spec: string, flag = '--data'): DataSpec {
     const split = s === 'mnist:test' ? 'test' : 'train';
     return { kind: 'mnist', spec: `mnist:${split}`, split };
   }
+  if (s === 'colored-mnist' || s === 'colored-mnist:train' || s === 'colored-mnist:test') {
+    const split = s === 'colored-mnist:test' ? 'test' : 'train';
+    return { kind: 'colored-mnist', spec: `colored-mnist:${split}`, split };
+  }
   if (s.startsWith('folder:') && s.length > 7) return { kind: 'folder', spec: s, path: s.slice(7) };
   throw new UsageError(
-    `${flag}: expected toy:NAME (swissroll, moons, gmm, checkerboard, rings, …), mnist, mnist:test or folder:PATH, got "${spec}"`,
+    `${flag}: expected toy:NAME (swissroll, moons, gmm, checkerboard, rings, …), mnist, mnist:test, colored-mnist, colored-mnist:test or folder:PATH, got "${spec}"`,
   );
 }
 
@@ -81,6 +85,15 @@ export async function loadData(
   if (d.kind === 'mnist') {
     const m = await loadMnist({ split: d.split, range, limit: opts.n });
     m.labels.dispose();
+    return { x: m.images, range, sampleShape: m.images.shape.slice(1) };
+  }
+  if (d.kind === 'colored-mnist') {
+    // The colours are fixed by colour seed 0, not by --seed: the data set is one fixed set (like MNIST itself), so
+    // runs with different weight seeds, and evaluation against the test split, see the same images.
+    const m = await loadColoredMnist({ split: d.split, range, n: opts.n, seed: 0 });
+    m.labels.dispose();
+    m.foreground.dispose();
+    m.background.dispose();
     return { x: m.images, range, sampleShape: m.images.shape.slice(1) };
   }
   const f = await loadImageFolder(d.path!, {

@@ -14,3 +14,12 @@ export type { Image8, SquareOptions } from './image';
 export { checkRange } from './range';
 export type { DataRange } from './range';
 export { CORRUPT_DATA_CODE } from './errors';
+export {
+  colorizeDigits,
+  drawDigitColors,
+  luminance,
+  chroma,
+  LUMA_WEIGHTS,
+  COLORED_MNIST_DEFAULTS,
+} from './colored-mnist';
+export type { ColoredMnistData, ColorizeOptions, DigitColorOptions, DigitColors } from './colored-mnist';

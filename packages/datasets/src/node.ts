@@ -16,6 +16,7 @@ import { convertChannels, squareImage, type Image8 } from './image';
 import { makeGrid, type GridImage, type GridOptions } from './grid';
 import { mnistFromIdx, type MnistData, type MnistOptions } from './mnist';
 import { checkRange, type DataRange } from './range';
+import { colorizeDigits, type ColoredMnistData, type ColorizeOptions } from './colored-mnist';
 
 export * from './index';
 
@@ -233,4 +234,40 @@ export async function writeGridPng(path: string, samples: tf.Tensor, opts: GridO
   const grid = await makeGrid(samples, opts);
   await atomicWriteFile(path, encodeGridPng(grid));
   return grid;
+}
+
+// Coloured digits (issue 14): MNIST read here, coloured by the browser-safe colorizeDigits.
+export interface LoadColoredMnistOptions extends ColorizeOptions {
+  /** Keep the first n images of the split (default: all). */
+  n?: number;
+  /** Folder holding the MNIST IDX files (see loadMnist). */
+  dir?: string;
+}
+
+/** Coloured MNIST [n, 28, 28, 3] in `range`, with labels and per-image colours (see colored-mnist.ts for the rule). */
+export async function loadColoredMnist(
+  opts: LoadColoredMnistOptions = {},
+): Promise<ColoredMnistData & { split: 'train' | 'test' }> {
+  if (opts === null || typeof opts !== 'object') {
+    throw new SbmError(
+      'INVALID_ARGUMENT',
+      `loadColoredMnist: opts: expected an options object, got ${describeValue(opts)}`,
+    );
+  }
+  if (opts.n !== undefined) checkNumber(opts.n, 'loadColoredMnist: n', { integer: true, min: 1 });
+  const split = opts.split ?? 'train';
+  if (split !== 'train' && split !== 'test') {
+    throw new SbmError(
+      'UNKNOWN_NAME',
+      `loadColoredMnist: split: expected "train" or "test", got ${describeValue(split)}`,
+    );
+  }
+  checkRange(opts.range ?? [0, 1], 'loadColoredMnist: range');
+  const gray = await loadMnist({ split, dir: opts.dir, limit: opts.n, range: [0, 1] });
+  try {
+    return { ...(await colorizeDigits(gray.images, gray.labels, { ...opts, split })), split };
+  } finally {
+    gray.images.dispose();
+    gray.labels.dispose();
+  }
 }

@@ -1,0 +1,204 @@
+/**
+ * Coloured digits: MNIST with a seeded digit colour and background colour per image, the colour data set of the
+ * colorization experiments (issue 14). Browser-safe: `colorizeDigits` turns any gray digits into coloured ones;
+ * `loadColoredMnist` (in @sbm/datasets/node) reads MNIST from disk first.
+ *
+ * Colour rule (exactly): for image i, in order, draw fg = (u, u, u) then bg = (u, u, u) with u uniform on [0, 1)
+ * from one JS float64 stream (Rng), and redraw both until
+ *   chroma(fg) ≥ minChroma and chroma(bg) ≥ minChroma            (both tinted; chroma = max − min of R, G, B, the
+ *                                                                 HSV/HSL chroma, so neither is a gray), and
+ *   |Y(fg) − Y(bg)| ≥ minContrast                                (the digit stays visible after desaturation),
+ * with Y = 0.2126 R + 0.7152 G + 0.0722 B (Rec. 709 luma weights applied to the [0, 1] values, no gamma: the same
+ * luminance a colorization operator sees). Then x = bg·(1 − m) + fg·m per pixel, m = MNIST byte / 255.
+ * The train and test splits use the two first forks of SeedStream(seed), so their colours are independent and the
+ * colours of image i do not depend on how many images were asked for.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { SbmError, SeedStream, checkNumber, describeValue } from '@sbm/core';
+import { Rng } from './rng';
+import { checkRange, type DataRange } from './range';
+
+/** Rec. 709 luma weights (ITU-R BT.709), applied to the [0, 1] RGB values directly. */
+export const LUMA_WEIGHTS: readonly [number, number, number] = [0.2126, 0.7152, 0.0722];
+
+export const COLORED_MNIST_DEFAULTS = { minContrast: 0.3, minChroma: 0.2 } as const;
+
+/** Above these the rejection sampler would mostly reject (or could never accept); see checkColorOptions. */
+const MAX_CONTRAST = 0.6;
+const MAX_CHROMA = 0.5;
+/** Draws per image before giving up; the acceptance rate is ≥ 1 % inside the bounds above, so this never trips. */
+const MAX_TRIES = 100_000;
+
+export interface DigitColorOptions {
+  /** Seed of the colours (default 0): same seed ⇒ same colours, on every backend (drawn in JS float64). */
+  seed?: number;
+  /** Minimum |Y(fg) − Y(bg)| (default 0.3, at most 0.6). */
+  minContrast?: number;
+  /** Minimum chroma (max − min of R, G, B) of both colours (default 0.2, at most 0.5). */
+  minChroma?: number;
+  /** Which split's colour stream to use (default 'train'); train and test colours are independent. */
+  split?: 'train' | 'test';
+}
+
+export interface DigitColors {
+  /** [n·3] digit colours, RGB in [0, 1], row i = image i. */
+  foreground: Float64Array;
+  /** [n·3] background colours, RGB in [0, 1]. */
+  background: Float64Array;
+}
+
+export interface ColorizeOptions extends DigitColorOptions {
+  /** Output value range (default [0, 1]): x ∈ [0, 1] is mapped affinely onto it. */
+  range?: DataRange;
+}
+
+export interface ColoredMnistData {
+  /** [n, H, W, 3] float32 in `range` (NHWC). */
+  images: tf.Tensor4D;
+  /** [n] int32 class labels (passed through from the gray digits). */
+  labels: tf.Tensor1D;
+  /** [n, 3] float32 digit colours, RGB in [0, 1] whatever `range` is. */
+  foreground: tf.Tensor2D;
+  /** [n, 3] float32 background colours, RGB in [0, 1]. */
+  background: tf.Tensor2D;
+  range: DataRange;
+  count: number;
+}
+
+/** Y = 0.2126 R + 0.7152 G + 0.0722 B of the colour at c[3i..3i+2]. */
+export function luminance(c: ArrayLike<number>, i = 0): number {
+  return LUMA_WEIGHTS[0] * c[3 * i] + LUMA_WEIGHTS[1] * c[3 * i + 1] + LUMA_WEIGHTS[2] * c[3 * i + 2];
+}
+
+/** max − min of R, G, B (HSV chroma) of the colour at c[3i..3i+2]. */
+export function chroma(c: ArrayLike<number>, i = 0): number {
+  const r = c[3 * i];
+  const g = c[3 * i + 1];
+  const b = c[3 * i + 2];
+  return Math.max(r, g, b) - Math.min(r, g, b);
+}
+
+function checkSplit(split: unknown, fn: string): 'train' | 'test' {
+  if (split === undefined) return 'train';
+  if (split !== 'train' && split !== 'test') {
+    throw new SbmError('UNKNOWN_NAME', `${fn}: split: expected "train" or "test", got ${describeValue(split)}`, {
+      argument: 'split',
+      received: split,
+    });
+  }
+  return split;
+}
+
+function checkColorOptions(opts: DigitColorOptions, fn: string) {
+  if (opts === null || typeof opts !== 'object') {
+    throw new SbmError('INVALID_ARGUMENT', `${fn}: opts: expected an options object, got ${describeValue(opts)}`);
+  }
+  const seed = opts.seed ?? 0;
+  checkNumber(seed, `${fn}: seed`, { integer: true, min: 0 });
+  const minContrast = checkNumber(opts.minContrast ?? COLORED_MNIST_DEFAULTS.minContrast, `${fn}: minContrast`, {
+    min: 0,
+    max: MAX_CONTRAST,
+  });
+  const minChroma = checkNumber(opts.minChroma ?? COLORED_MNIST_DEFAULTS.minChroma, `${fn}: minChroma`, {
+    min: 0,
+    max: MAX_CHROMA,
+  });
+  return { seed, minContrast, minChroma, split: checkSplit(opts.split, fn) };
+}
+
+/** The per-image colours of `colorizeDigits` (see the rule at the top of this file), drawn in JS float64. */
+export function drawDigitColors(n: number, opts: DigitColorOptions = {}): DigitColors {
+  checkNumber(n, 'drawDigitColors: n', { integer: true, min: 1 });
+  const { seed, minContrast, minChroma, split } = checkColorOptions(opts, 'drawDigitColors');
+  const root = new SeedStream(seed);
+  const trainStream = root.fork();
+  const rng = new Rng(split === 'train' ? trainStream : root.fork());
+  const foreground = new Float64Array(3 * n);
+  const background = new Float64Array(3 * n);
+  const fg = new Float64Array(3);
+  const bg = new Float64Array(3);
+  for (let i = 0; i < n; i++) {
+    let tries = 0;
+    for (;;) {
+      for (let k = 0; k < 3; k++) fg[k] = rng.uniform();
+      for (let k = 0; k < 3; k++) bg[k] = rng.uniform();
+      if (chroma(fg) >= minChroma && chroma(bg) >= minChroma && Math.abs(luminance(fg) - luminance(bg)) >= minContrast)
+        break;
+      if (++tries >= MAX_TRIES) {
+        // Unreachable inside the bounds checked above; kept so a future bound change fails loudly, not forever.
+        throw new SbmError(
+          'INVALID_ARGUMENT',
+          `drawDigitColors: no colour pair met minContrast ${minContrast} and minChroma ${minChroma} in ${MAX_TRIES} draws`,
+        );
+      }
+    }
+    foreground.set(fg, 3 * i);
+    background.set(bg, 3 * i);
+  }
+  return { foreground, background };
+}
+
+/**
+ * Colours gray digits: images [n, H, W, 1] with values in [0, 1] (the digit intensity m) become
+ * x = bg·(1 − m) + fg·m, [n, H, W, 3] in `range`. Labels [n] are passed through (copied; the inputs stay the
+ * caller's). Async: the gray values are read with `await data()`.
+ */
+export async function colorizeDigits(
+  gray: tf.Tensor4D,
+  labels: tf.Tensor1D,
+  opts: ColorizeOptions = {},
+): Promise<ColoredMnistData> {
+  const fn = 'colorizeDigits';
+  if (!(gray instanceof tf.Tensor) || gray.rank !== 4 || gray.shape[3] !== 1) {
+    throw new SbmError(
+      'INVALID_ARGUMENT',
+      `${fn}: gray: expected a tensor [n, H, W, 1] of digit intensities in [0, 1], got ${describeValue(gray)}`,
+    );
+  }
+  const [n, h, w] = gray.shape;
+  if (!(labels instanceof tf.Tensor) || labels.rank !== 1 || labels.shape[0] !== n) {
+    throw new SbmError(
+      'INVALID_ARGUMENT',
+      `${fn}: labels: expected a tensor [${n}] (one label per image), got ${describeValue(labels)}`,
+    );
+  }
+  if (n < 1) throw new SbmError('INVALID_ARGUMENT', `${fn}: gray: expected at least 1 image, got 0`);
+  const [lo, hi] = checkRange(opts.range ?? [0, 1], `${fn}: range`);
+  const { foreground, background } = drawDigitColors(n, opts);
+  const m = await gray.data();
+  const lab = await labels.data();
+  const per = h * w;
+  const out = new Float32Array(n * per * 3);
+  const k = hi - lo;
+  for (let i = 0; i < n; i++) {
+    const f0 = foreground[3 * i];
+    const f1 = foreground[3 * i + 1];
+    const f2 = foreground[3 * i + 2];
+    const b0 = background[3 * i];
+    const b1 = background[3 * i + 1];
+    const b2 = background[3 * i + 2];
+    for (let p = 0; p < per; p++) {
+      const v = m[i * per + p];
+      if (!(v >= 0 && v <= 1)) {
+        throw new SbmError(
+          'INVALID_ARGUMENT',
+          `${fn}: gray: expected intensities in [0, 1], got ${describeValue(v)} in image ${i}`,
+        );
+      }
+      const o = 3 * (i * per + p);
+      const u = 1 - v;
+      // bg·(1 − m) + fg·m in this order: m = 0 gives bg and m = 1 gives fg exactly.
+      out[o] = lo + k * (b0 * u + f0 * v);
+      out[o + 1] = lo + k * (b1 * u + f1 * v);
+      out[o + 2] = lo + k * (b2 * u + f2 * v);
+    }
+  }
+  return {
+    images: tf.tensor4d(out, [n, h, w, 3], 'float32'),
+    labels: tf.tensor1d(Int32Array.from(lab), 'int32'),
+    foreground: tf.tensor2d(Float32Array.from(foreground), [n, 3], 'float32'),
+    background: tf.tensor2d(Float32Array.from(background), [n, 3], 'float32'),
+    range: [lo, hi],
+    count: n,
+  };
+}
