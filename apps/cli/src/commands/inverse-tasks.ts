@@ -1,0 +1,62 @@
+/** The measurement commands: which registered operator each builds and the method it runs by default. */
+export const INVERSE_TASKS = {
+  inpaint: {
+    title: 'Inpainting',
+    operator: 'mask',
+    method: 'projection',
+    measurement: 'the pixels a mask keeps',
+    dataSet: 'MNIST test-set',
+    seeded: 'random mask (--mask random)',
+  },
+  colorize: {
+    title: 'Colorization',
+    operator: 'grayscale',
+    method: 'projection',
+    measurement: 'their gray channel',
+    dataSet: 'colored-mnist:test',
+    seeded: undefined,
+  },
+  superres: {
+    title: 'Super-resolution',
+    operator: 'downsample',
+    method: 'lambda-projection',
+    measurement: 'k×k block averages',
+    dataSet: 'MNIST test-set',
+    seeded: undefined,
+  },
+  cs: {
+    title: 'Compressed sensing',
+    operator: 'gaussian',
+    method: 'lambda-projection',
+    measurement: 'random Gaussian projections',
+    dataSet: 'MNIST test-set',
+    seeded: 'Gaussian measurement matrix',
+  },
+  ct: {
+    title: 'Sparse-view CT',
+    operator: 'radon',
+    method: 'lambda-projection',
+    measurement: 'a sparse-view parallel-beam sinogram',
+    dataSet: 'MNIST test-set',
+    seeded: undefined,
+  },
+  mri: {
+    title: 'Undersampled MRI',
+    operator: 'mri',
+    method: 'lambda-projection',
+    measurement: 'undersampled k-space columns',
+    dataSet: 'MNIST test-set',
+    seeded: 'k-space column mask',
+  },
+} as const;
+
+export type InverseTask = keyof typeof INVERSE_TASKS;
+
+/** Method settings: flag → option key of the method (each method's `keys` say which it takes). */
+export const SETTING_FLAGS = {
+  lambda: '--lambda',
+  zeta: '--zeta',
+  semantics: '--semantics',
+  jumpLength: '--jump-length',
+  resamplings: '--resamplings',
+} as const;

@@ -1,0 +1,764 @@
+import * as fsp from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { SbmError, isSbmError, randomNormal, seedStream } from '@sbm/core';
+import {
+  baselinesFor,
+  conditionalSample,
+  createOperator,
+  filteredBackProjection,
+  getMethod,
+  measurementResidual,
+  namedMask,
+  runBaseline,
+  withPinv,
+  zeroFilledInverse,
+  type ConditionalResult,
+  type LinearOperator,
+  type MethodDefinition,
+} from '@sbm/inverse-problems';
+import type { SampleProgress } from '@sbm/samplers';
+import { createSde, type ScoreFn, type Sde } from '@sbm/sde';
+import { loadCheckpoint, type CheckpointConfig } from '@sbm/training';
+import {
+  convertChannels,
+  decodePngFile,
+  encodeGridPng,
+  gridFromArray,
+  loadMnist,
+  squareImage,
+} from '@sbm/datasets/node';
+import * as datasetsNode from '@sbm/datasets/node';
+import { startBackend } from '../backend';
+import { EXIT_INTERRUPTED, UsageError } from '../errors';
+import { FractionProgress } from '../progress';
+import { requireCheckpoint, storage } from '../run-file';
+import { GracefulStop } from '../signals';
+import { mean, writeFileAtomic, writeJsonAtomic } from '../util';
+import { checkpointScoreFn } from './import';
+import { psnrPerImage, ssimPerImage } from './inverse-metrics';
+import { INVERSE_TASKS, SETTING_FLAGS, type InverseTask } from './inverse-tasks';
+
+/** The named masks of @sbm/inverse-problems' namedMask (a PNG file is the other way to give one). */
+export const MASK_NAMES = ['center-box', 'random', 'left-half', 'right-half', 'top-half', 'bottom-half'] as const;
+
+/** Test-set sizes: an index past them is a flag error, found before anything loads. */
+const TEST_SET_SIZE = 10_000;
+
+/** Option keys of the library in the words of the flags that set them (errors name what the user typed). */
+const FLAGS: Record<string, string> = {
+  ...SETTING_FLAGS,
+  steps: '--steps',
+  N: '--steps',
+  snr: '--snr',
+  eps: '--eps',
+  sampler: '--sampler',
+  noiseStd: '--noise-std',
+  mask: '--mask',
+  ratio: '--ratio',
+  factor: '--factor',
+  views: '--views',
+  acceleration: '--acceleration',
+  centerFraction: '--center-fraction',
+  label: '--label',
+  scale: '--scale',
+};
+
+export interface CommonCliOptions {
+  ckpt: string;
+  sampler?: string;
+  steps?: number;
+  snr?: number;
+  eps?: number;
+  samplerOptions?: Record<string, unknown>;
+  seed: number;
+  ema: boolean;
+  out: string;
+  /** true: JSON on stdout; a string: the file to write it to. */
+  json?: string | boolean;
+  backend?: string;
+}
+
+export interface InverseCliOptions extends CommonCliOptions {
+  indices?: number[];
+  n?: number;
+  images?: string[];
+  mask?: string;
+  ratio?: number;
+  factor?: number;
+  views?: number;
+  acceleration?: number;
+  centerFraction?: number;
+  operatorSeed?: number;
+  noiseStd?: number;
+  method?: string;
+  lambda?: number;
+  zeta?: number;
+  semantics?: string;
+  jumpLength?: number;
+  resamplings?: number;
+  samplesPerInput: number;
+}
+
+export interface GuidedCliOptions extends CommonCliOptions {
+  label: number;
+  scale: number;
+  classifier?: string;
+  n: number;
+}
+
+/** Rewords an SbmError about a library option ("views: expected ...", or details.argument) as the flag's. */
+function reword(e: unknown): unknown {
+  if (!isSbmError(e) || !['INVALID_ARGUMENT', 'UNKNOWN_NAME', 'INVALID_SHAPE'].includes(e.code)) return e;
+  const first = e.message.split('\n')[0];
+  const arg = typeof e.details?.argument === 'string' ? e.details.argument : undefined;
+  if (arg && Object.prototype.hasOwnProperty.call(FLAGS, arg)) {
+    const rest = first.replace(new RegExp(`^(?:[\\w-]+: )?${arg}: `), '');
+    return new UsageError(`${FLAGS[arg]}: ${rest} [${e.code}]`);
+  }
+  const m = /^(?:[\w-]+: )?([A-Za-z]\w*): ([\s\S]*)$/.exec(first);
+  if (m && Object.prototype.hasOwnProperty.call(FLAGS, m[1]))
+    return new UsageError(`${FLAGS[m[1]]}: ${m[2]} [${e.code}]`);
+  return e;
+}
+
+async function flagWords<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw reword(e);
+  }
+}
+
+function checkOutputs(o: CommonCliOptions): void {
+  if (!o.out.toLowerCase().endsWith('.png')) throw new UsageError(`--out: expected a .png file, got "${o.out}"`);
+  if (typeof o.json === 'string' && o.json === o.out) {
+    throw new UsageError(`--json: expected a file other than --out, got "${o.json}" for both`);
+  }
+}
+
+/** The settings the flags gave, as the method's option keys. */
+function methodSettings(o: InverseCliOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(SETTING_FLAGS) as (keyof typeof SETTING_FLAGS)[]) {
+    if (o[key] !== undefined) out[key] = o[key];
+  }
+  return out;
+}
+
+/** Sampler flags that apply to `def`, checked against what it rides on. */
+function checkSampler(method: string, def: MethodDefinition, sampler: string | undefined): void {
+  if (sampler === undefined) return;
+  if (Array.isArray(def.samplers) && !def.samplers.includes(sampler)) {
+    throw new UsageError(`--sampler: method ${method} runs on ${def.samplers.join(', ')}, not ${sampler}`);
+  }
+  // The afterStep methods need a fixed grid: the adaptive solvers choose their own steps and refuse the hook.
+  if (def.samplers === 'fixed-step' && (sampler === 'ode' || sampler === 'dpm-adaptive')) {
+    throw new UsageError(`--sampler: method ${method} needs a fixed-step sampler, not the adaptive ${sampler}`);
+  }
+}
+
+/**
+ * Everything that can be checked from the flags alone, before any file is read or the backend starts: output
+ * names, one input source, indices in range, mask names, and that the method takes the settings given.
+ */
+export function validateInverseFlags(task: InverseTask, o: InverseCliOptions): { method: string } {
+  checkOutputs(o);
+  const given = (['indices', 'n', 'images'] as const).filter((k) => o[k] !== undefined);
+  if (given.length > 1) {
+    throw new UsageError(`--${given[0]} and --${given[1]}: expected one input source (--indices, --n or --images)`);
+  }
+  for (const i of o.indices ?? []) {
+    if (i >= TEST_SET_SIZE) {
+      throw new UsageError(`--indices: expected indices below ${TEST_SET_SIZE} (the test-set size), got ${i}`);
+    }
+  }
+  if (o.n !== undefined && o.n > TEST_SET_SIZE) {
+    throw new UsageError(`--n: expected at most ${TEST_SET_SIZE} (the test-set size), got ${o.n}`);
+  }
+  if (task === 'inpaint') {
+    const mask = o.mask ?? 'center-box';
+    if (!mask.toLowerCase().endsWith('.png') && !(MASK_NAMES as readonly string[]).includes(mask)) {
+      throw new UsageError(`--mask: expected one of ${MASK_NAMES.join(', ')} or a .png file, got "${mask}"`);
+    }
+    if (o.ratio !== undefined && mask !== 'random') {
+      throw new UsageError(`--ratio: only with --mask random, not --mask ${mask}`);
+    }
+  }
+  if (task === 'cs' && o.ratio === 0) throw new UsageError('--ratio: expected a number in (0, 1], got "0"');
+  const method = o.method ?? INVERSE_TASKS[task].method;
+  const def = getMethod(method);
+  if (!def.needsMeasurement) throw new UsageError(`--method: ${method} takes no measurement (see sbm guided)`);
+  for (const [key, value] of Object.entries(methodSettings(o))) {
+    if (value !== undefined && !def.keys.includes(key)) {
+      const flag = SETTING_FLAGS[key as keyof typeof SETTING_FLAGS];
+      throw new UsageError(`${flag}: method ${method} has no ${key} setting`);
+    }
+  }
+  checkSampler(method, def, o.sampler);
+  return { method };
+}
+
+/** The image shape [H, W, C] of the checkpoint in `dir`, read from its config without starting a backend. */
+async function peekSampleShape(dir: string): Promise<number[] | undefined> {
+  const pointer = await requireCheckpoint(dir);
+  try {
+    const cfg = JSON.parse(await fsp.readFile(join(dir, pointer.slot, 'config.json'), 'utf8')) as CheckpointConfig;
+    const s = cfg.data?.sampleShape;
+    return Array.isArray(s) ? s : undefined;
+  } catch {
+    // A damaged config: loadCheckpoint says what is wrong (or falls back to the other slot) once the backend runs.
+    return undefined;
+  }
+}
+
+/** The checks that need the model's image shape (superres' factor, CT's square images, colorize's RGB). */
+export function validateForShape(task: InverseTask, o: InverseCliOptions, shape: readonly number[]): void {
+  if (shape.length !== 3) {
+    throw new UsageError(
+      `--ckpt: ${task} needs an image model [H, W, C], the checkpoint's samples are [${shape.join(', ')}]`,
+    );
+  }
+  const [h, w, c] = shape;
+  if (task === 'superres') {
+    const k = o.factor ?? 4;
+    if (h % k !== 0 || w % k !== 0) {
+      const divisors = Array.from({ length: Math.min(h, w) - 1 }, (_, i) => i + 2).filter(
+        (d) => h % d === 0 && w % d === 0,
+      );
+      throw new UsageError(
+        `--factor: expected a divisor of the image size ${h}×${w} (${divisors.join(', ') || 'none'}), got ${k}`,
+      );
+    }
+  }
+  if (task === 'colorize' && c !== 3) {
+    throw new UsageError(
+      `--ckpt: colorize needs an RGB model (3 channels), the checkpoint's images are [${shape.join(', ')}]`,
+    );
+  }
+  if ((task === 'ct' || task === 'mri') && h !== w) {
+    throw new UsageError(`--ckpt: ${task} needs square images, the checkpoint's are ${h}×${w}`);
+  }
+  if (o.images === undefined) {
+    const want = task === 'colorize' ? [28, 28, 3] : [28, 28, 1];
+    if (shape.join() !== want.join()) {
+      throw new UsageError(
+        `--${o.indices ? 'indices' : 'n'}: ${INVERSE_TASKS[task].dataSet} images are [${want.join(', ')}], the checkpoint's are [${shape.join(', ')}]: pass --images`,
+      );
+    }
+  }
+}
+
+/** A PNG as [H, W, C] in `range`, resized to the model's side. */
+async function readPng(flag: string, file: string, size: number, channels: 1 | 3, range: [number, number]) {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await fsp.readFile(file));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`${flag}: cannot read ${file} (${code === 'ENOENT' ? 'no such file' : code})`);
+  }
+  const img = decodePngFile(bytes, file);
+  return squareImage(convertChannels(img, channels), img.width, img.height, channels, { size, range });
+}
+
+interface Inputs {
+  x: tf.Tensor4D;
+  /** What each row is, for the JSON: a test-set index or a file. */
+  ids: ({ index: number } | { file: string })[];
+}
+
+async function loadInputs(
+  task: InverseTask,
+  o: InverseCliOptions,
+  shape: number[],
+  range: [number, number],
+): Promise<Inputs> {
+  const [size, , c] = shape;
+  if (o.images) {
+    const imgs: tf.Tensor3D[] = [];
+    try {
+      for (const f of o.images) imgs.push(await readPng('--images', f, size, c as 1 | 3, range));
+      return { x: tf.stack(imgs) as tf.Tensor4D, ids: o.images.map((file) => ({ file })) };
+    } finally {
+      tf.dispose(imgs);
+    }
+  }
+  const indices = o.indices ?? Array.from({ length: o.n ?? 4 }, (_, i) => i);
+  const limit = Math.max(...indices) + 1;
+  let images: tf.Tensor4D;
+  if (task === 'colorize') {
+    // The coloured-digits test set of @sbm/datasets (colour seed 0: the fixed set sbm train --data colored-mnist uses).
+    const load = (datasetsNode as Record<string, unknown>).loadColoredMnist as
+      | ((
+          o: object,
+        ) => Promise<{ images: tf.Tensor4D; labels: tf.Tensor; foreground: tf.Tensor; background: tf.Tensor }>)
+      | undefined;
+    if (!load) throw new UsageError('--indices: this @sbm/datasets has no colored-mnist test set; pass --images');
+    const d = await load({ split: 'test', range, n: limit, seed: 0 });
+    tf.dispose([d.labels, d.foreground, d.background]);
+    images = d.images;
+  } else {
+    const d = await loadMnist({ split: 'test', range, limit });
+    d.labels.dispose();
+    images = d.images;
+  }
+  try {
+    return { x: tf.gather(images, indices) as tf.Tensor4D, ids: indices.map((index) => ({ index })) };
+  } finally {
+    images.dispose();
+  }
+}
+
+/** The mask of `sbm inpaint`: a named one, or a PNG (≥ 50% gray = known), as [H, W, C] of 0/1. */
+async function buildMask(o: InverseCliOptions, shape: number[]): Promise<tf.Tensor> {
+  const [h, w, c] = shape;
+  const mask = o.mask ?? 'center-box';
+  if (mask.toLowerCase().endsWith('.png')) {
+    const gray = await readPng('--mask', mask, h, 1, [0, 1]);
+    const m = tf.tidy(() => tf.tile(tf.cast(tf.greaterEqual(gray, 0.5), 'float32'), [1, 1, c]));
+    gray.dispose();
+    return m;
+  }
+  return flagWords(async () =>
+    namedMask(mask, {
+      height: h,
+      width: w,
+      channels: c,
+      ...(o.ratio !== undefined ? { ratio: o.ratio } : {}),
+      seed: o.operatorSeed ?? 0,
+    }),
+  );
+}
+
+/** The registered operator of `task` with the flags' options. */
+async function buildOperator(task: InverseTask, o: InverseCliOptions, shape: number[]): Promise<LinearOperator> {
+  const [h, w] = shape;
+  const name = INVERSE_TASKS[task].operator;
+  let opts: Record<string, unknown>;
+  let held: tf.Tensor | undefined;
+  switch (task) {
+    case 'inpaint':
+      held = await buildMask(o, shape);
+      opts = { mask: held };
+      break;
+    case 'colorize':
+      opts = { height: h, width: w };
+      break;
+    case 'superres':
+      opts = { inShape: shape, factor: o.factor ?? 4 };
+      break;
+    case 'cs':
+      opts = { inShape: shape, ratio: o.ratio ?? 0.25, seed: o.operatorSeed ?? 0 };
+      break;
+    case 'ct':
+      opts = { size: h, views: o.views ?? 23 };
+      break;
+    case 'mri':
+      opts = {
+        height: h,
+        width: w,
+        acceleration: o.acceleration ?? 4,
+        ...(o.centerFraction !== undefined ? { centerFraction: o.centerFraction } : {}),
+        seed: o.operatorSeed ?? 0,
+      };
+      break;
+  }
+  try {
+    return await flagWords(() => createOperator(name, opts));
+  } finally {
+    held?.dispose();
+  }
+}
+
+/** The measurement as an image: FBP for CT, the zero-filled inverse for MRI, A⁺ y (min-norm) otherwise. */
+async function measurementImage(task: InverseTask, op: LinearOperator, y: tf.Tensor): Promise<tf.Tensor> {
+  if (task === 'ct') return filteredBackProjection(op, y);
+  if (task === 'mri') return zeroFilledInverse(op, y);
+  if (op.pinv) return op.pinv(y);
+  if (task === 'cs') {
+    const withP = await withPinv(op);
+    return withP.pinv!(y);
+  }
+  return op.adjoint(y);
+}
+
+/** Maps [lo, hi] data onto [0, 1] (clipped): PSNR and SSIM are reported on that scale, R = 1. */
+async function unitImages(x: tf.Tensor, range: [number, number]): Promise<{ data: Float32Array; shape: number[] }> {
+  const u = tf.tidy(() => tf.clipByValue(tf.div(tf.sub(x, range[0]), range[1] - range[0]), 0, 1));
+  const data = (await u.data()) as Float32Array;
+  u.dispose();
+  return { data, shape: u.shape };
+}
+
+interface Scores {
+  psnr: number[];
+  ssim: number[];
+  residual: number[];
+}
+
+async function scoreAgainst(truth: { data: Float32Array; shape: number[] }, x: tf.Tensor, range: [number, number]) {
+  const u = await unitImages(x, range);
+  return {
+    psnr: psnrPerImage(u, truth, { dataRange: [0, 1] }),
+    ssim: ssimPerImage(u, truth, { dataRange: [0, 1] }),
+  };
+}
+
+/** Loads the checkpoint as sbm sample does (EMA unless --no-ema; the reference score for imported ones). */
+async function loadModel(o: CommonCliOptions) {
+  const loaded = await loadCheckpoint(storage, o.ckpt);
+  for (const w of loaded.warnings) process.stderr.write(`${w}\n`);
+  const { model, ema, config } = loaded;
+  if (o.ema) ema.copyTo(model);
+  ema.dispose();
+  const sde = createSde(config.sde);
+  const score = checkpointScoreFn(model, sde, config);
+  return { model, config, sde, score, range: (config.dataRange ?? [0, 1]) as [number, number] };
+}
+
+function samplerOptions(o: CommonCliOptions): Record<string, unknown> {
+  return {
+    ...(o.steps !== undefined ? { steps: o.steps } : {}),
+    ...(o.snr !== undefined ? { snr: o.snr } : {}),
+    ...(o.eps !== undefined ? { eps: o.eps } : {}),
+    ...(o.samplerOptions ?? {}),
+  };
+}
+
+/** Runs the conditional sampler with progress on stderr, turning an abort by a stop signal into its exit code. */
+async function runSampler(
+  what: string,
+  o: CommonCliOptions,
+  stop: GracefulStop,
+  opts: Record<string, unknown>,
+): Promise<ConditionalResult | number> {
+  const quiet = o.json === true;
+  const progress = quiet ? undefined : new FractionProgress(what);
+  try {
+    return await flagWords(() =>
+      conditionalSample({
+        ...(opts as Parameters<typeof conditionalSample>[0]),
+        signal: stop.signal,
+        ...(progress
+          ? {
+              onProgress: (p: SampleProgress) => progress.update(p.fraction, `step ${p.step}/${p.steps}  NFE ${p.nfe}`),
+            }
+          : {}),
+      }),
+    );
+  } catch (e) {
+    if (stop.stopped && isSbmError(e, 'ABORTED')) {
+      process.stderr.write(`sbm: ${what}: stopped; nothing written\n`);
+      return stop.code() ?? EXIT_INTERRUPTED;
+    }
+    throw e;
+  } finally {
+    progress?.end();
+  }
+}
+
+async function emit(o: CommonCliOptions, summary: Record<string, unknown>, line: string): Promise<void> {
+  if (typeof o.json === 'string') await writeJsonAtomic(o.json, summary);
+  if (o.json === true) process.stdout.write(JSON.stringify(summary) + '\n');
+  else process.stdout.write(line + '\n');
+}
+
+const round = (v: number, d = 4) => (Number.isFinite(v) ? Number(v.toFixed(d)) : v);
+
+/** sbm inpaint | colorize | superres | cs | ct | mri. */
+export async function inverseCommand(task: InverseTask, o: InverseCliOptions): Promise<number> {
+  const { method } = validateInverseFlags(task, o);
+  const early = await peekSampleShape(o.ckpt);
+  if (early) validateForShape(task, o, early);
+  await startBackend(o.backend, o.json === true);
+  const { model, config, sde, score, range } = await loadModel(o);
+  const tensors: tf.Tensor[] = [];
+  let op: LinearOperator | undefined;
+  const stop = new GracefulStop('stopping; nothing is written');
+  try {
+    const shape = config.data.sampleShape;
+    validateForShape(task, o, shape);
+    const inputs = await loadInputs(task, o, shape, range);
+    tensors.push(inputs.x);
+    op = await buildOperator(task, o, shape);
+    const b = inputs.x.shape[0];
+    const k = o.samplesPerInput;
+    const seeds = seedStream(o.seed);
+    const noiseSeed = seeds.next();
+    const sampleSeed = seeds.next();
+    const noiseStd = o.noiseStd ?? 0;
+    // y = A x₀ + σ_y n in the model's data units (the range it trained on).
+    const y = tf.tidy(() => {
+      const ax = op!.forward(inputs.x);
+      return noiseStd > 0 ? tf.add(ax, tf.mul(randomNormal(ax.shape, noiseSeed), noiseStd)) : ax;
+    });
+    tensors.push(y);
+    // K reconstructions per input: row i·K + j is input i's j-th.
+    const rows = Array.from({ length: b * k }, (_, r) => Math.floor(r / k));
+    const yRep = k === 1 ? y : tf.gather(y, rows);
+    if (k > 1) tensors.push(yRep);
+    const settings = methodSettings(o);
+    const sOpts = samplerOptions(o);
+    const result = await runSampler(`${task} (${method})`, o, stop, {
+      method,
+      sde,
+      score,
+      shape: [b * k, ...shape],
+      seed: sampleSeed,
+      operator: op,
+      y: yRep,
+      noiseStd,
+      ...(o.sampler !== undefined ? { sampler: o.sampler } : {}),
+      ...(Object.keys(sOpts).length > 0 ? { samplerOptions: sOpts } : {}),
+      ...settings,
+    });
+    if (typeof result === 'number') return result;
+    tensors.push(result.samples);
+    const meas = await flagWords(() => measurementImage(task, op!, y));
+    tensors.push(meas);
+
+    const truth = await unitImages(inputs.x, range);
+    const truthRep = { data: new Float32Array((b * k * truth.data.length) / b), shape: [b * k, ...shape] };
+    const per = truth.data.length / b;
+    rows.forEach((i, r) => truthRep.data.set(truth.data.subarray(i * per, (i + 1) * per), r * per));
+    const rec = await scoreAgainst(truthRep, result.samples, range);
+    const baselines: Record<string, Scores> = {};
+    for (const name of baselinesFor(op)) {
+      const xb = await runBaseline(name, op, y);
+      try {
+        baselines[name] = { ...(await scoreAgainst(truth, xb, range)), residual: await measurementResidual(op, xb, y) };
+      } finally {
+        xb.dispose();
+      }
+    }
+
+    // Grid rows: truth, the measurement as an image, then the K reconstructions.
+    const cols = 2 + k;
+    const [xs, ms, rs] = await Promise.all([inputs.x.data(), meas.data(), result.samples.data()]);
+    const grid = new Float32Array(b * cols * per);
+    const measOk = meas.size === b * per;
+    for (let i = 0; i < b; i++) {
+      const at = (col: number) => (i * cols + col) * per;
+      grid.set(xs.subarray(i * per, (i + 1) * per), at(0));
+      if (measOk) grid.set(ms.subarray(i * per, (i + 1) * per), at(1));
+      else grid.fill(range[0], at(1), at(1) + per);
+      for (let j = 0; j < k; j++) grid.set(rs.subarray((i * k + j) * per, (i * k + j + 1) * per), at(2 + j));
+    }
+    const png = encodeGridPng(gridFromArray(grid, [b * cols, ...shape], { range, columns: cols }));
+
+    const slice = (v: number[], i: number) => v.slice(i * k, (i + 1) * k).map((x) => round(x));
+    const perInput = inputs.ids.map((id, i) => ({
+      ...id,
+      psnr: slice(rec.psnr, i),
+      ssim: slice(rec.ssim, i),
+      residual: slice(result.residual, i),
+      baselines: Object.fromEntries(
+        Object.entries(baselines).map(([name, s]) => [
+          name,
+          { psnr: round(s.psnr[i]), ssim: round(s.ssim[i]), residual: round(s.residual[i]) },
+        ]),
+      ),
+    }));
+    const summary = {
+      command: task,
+      argv: process.argv.slice(2),
+      ckpt: o.ckpt,
+      step: config.step,
+      ema: o.ema,
+      seed: o.seed,
+      operator: { name: op.name, inShape: op.inShape, outShape: op.outShape, ...operatorSettings(task, o) },
+      noiseStd,
+      method,
+      settings,
+      sampler: result.stats.sampler ?? o.sampler,
+      samplerOptions: sOpts,
+      samplesPerInput: k,
+      nfe: result.stats.nfe,
+      ms: Math.round(result.stats.ms),
+      ...(result.stats.vjp !== undefined ? { vjp: result.stats.vjp } : {}),
+      dataRange: range,
+      metricsRange: '[0, 1] (data range mapped onto it, clipped)',
+      inputs: perInput,
+      mean: {
+        psnr: round(mean(rec.psnr)),
+        ssim: round(mean(rec.ssim)),
+        residual: round(mean(result.residual)),
+        baselines: Object.fromEntries(
+          Object.entries(baselines).map(([name, s]) => [
+            name,
+            { psnr: round(mean(s.psnr)), ssim: round(mean(s.ssim)), residual: round(mean(s.residual)) },
+          ]),
+        ),
+      },
+      out: o.out,
+      ...(typeof o.json === 'string' ? { json: o.json } : {}),
+    };
+    if (stop.stopped) return stop.code() ?? EXIT_INTERRUPTED;
+    await writeFileAtomic(o.out, png);
+    const best = Object.entries(summary.mean.baselines)
+      .map(([name, s]) => `${name} ${s.psnr.toFixed(2)} dB`)
+      .join(', ');
+    await emit(
+      o,
+      summary,
+      `${task}: ${b} input(s) × ${k} (${method}, ${result.stats.nfe} NFE, ${(result.stats.ms / 1000).toFixed(1)} s): PSNR ${summary.mean.psnr.toFixed(2)} dB, SSIM ${summary.mean.ssim.toFixed(3)}, ‖Ax − y‖ ${summary.mean.residual.toExponential(2)}${best ? `; baselines ${best}` : ''} → ${o.out}`,
+    );
+    return 0;
+  } finally {
+    stop.dispose();
+    tf.dispose(tensors);
+    op?.dispose?.();
+    model.dispose();
+  }
+}
+
+/** The operator's flag settings, for the JSON. */
+function operatorSettings(task: InverseTask, o: InverseCliOptions): Record<string, unknown> {
+  switch (task) {
+    case 'inpaint':
+      return {
+        mask: o.mask ?? 'center-box',
+        ...(o.ratio !== undefined ? { ratio: o.ratio } : {}),
+        operatorSeed: o.operatorSeed ?? 0,
+      };
+    case 'superres':
+      return { factor: o.factor ?? 4 };
+    case 'cs':
+      return { ratio: o.ratio ?? 0.25, operatorSeed: o.operatorSeed ?? 0 };
+    case 'ct':
+      return { views: o.views ?? 23 };
+    case 'mri':
+      return {
+        acceleration: o.acceleration ?? 4,
+        ...(o.centerFraction !== undefined ? { centerFraction: o.centerFraction } : {}),
+        operatorSeed: o.operatorSeed ?? 0,
+      };
+    default:
+      return {};
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// sbm guided
+
+/** Flag checks of sbm guided before anything loads. */
+export function validateGuidedFlags(o: GuidedCliOptions): void {
+  checkOutputs(o);
+  const def = getMethod('guidance');
+  checkSampler('guidance', def, o.sampler);
+}
+
+/** sbm guided: class-conditional samples by classifier guidance, judged by the clean classifier. */
+export async function guidedCommand(o: GuidedCliOptions): Promise<number> {
+  validateGuidedFlags(o);
+  const early = await peekSampleShape(o.ckpt);
+  const mnist = (s: readonly number[]) => s.join() === '28,28,1';
+  if (early && !mnist(early)) {
+    throw new UsageError(
+      `--ckpt: guided uses the MNIST classifiers, which need [28, 28, 1] images; the checkpoint's are [${early.join(', ')}]`,
+    );
+  }
+  if (o.classifier !== undefined) {
+    try {
+      await fsp.access(o.classifier);
+    } catch {
+      throw new UsageError(`--classifier: ${o.classifier} does not exist`);
+    }
+  }
+  await startBackend(o.backend, o.json === true);
+  const { model, config, sde, score, range } = await loadModel(o);
+  const stop = new GracefulStop('stopping; nothing is written');
+  const disposers: (() => void)[] = [];
+  const tensors: tf.Tensor[] = [];
+  try {
+    if (!mnist(config.data.sampleShape)) {
+      throw new UsageError(`--ckpt: guided needs an MNIST checkpoint ([28, 28, 1] images)`);
+    }
+    const evalNode = await import('@sbm/mnist-eval/node');
+    const noisy = await loadNoisy(evalNode, o.classifier, range, sde);
+    disposers.push(noisy.dispose);
+    const sOpts = samplerOptions(o);
+    const result = await runSampler(`guided (label ${o.label})`, o, stop, {
+      method: 'guidance',
+      sde,
+      score,
+      shape: [o.n, ...config.data.sampleShape],
+      seed: o.seed,
+      classifier: noisy.fn,
+      label: o.label,
+      scale: o.scale,
+      ...(o.sampler !== undefined ? { sampler: o.sampler } : {}),
+      ...(Object.keys(sOpts).length > 0 ? { samplerOptions: sOpts } : {}),
+    });
+    if (typeof result === 'number') return result;
+    tensors.push(result.samples);
+    const clean = await evalNode.loadDefaultClassifier({ inputRange: range });
+    disposers.push(() => clean.dispose());
+    const { probs, classes } = await clean.predict(result.samples as tf.Tensor4D, { range });
+    tensors.push(probs, classes);
+    const predicted = Array.from(await classes.data());
+    const agree = predicted.filter((c) => c === o.label).length;
+    const histogram = Array.from({ length: 10 }, (_, c) => predicted.filter((p) => p === c).length);
+    const xs = await result.samples.data();
+    const png = encodeGridPng(gridFromArray(xs, [o.n, ...config.data.sampleShape], { range }));
+    const summary = {
+      command: 'guided',
+      argv: process.argv.slice(2),
+      ckpt: o.ckpt,
+      step: config.step,
+      ema: o.ema,
+      seed: o.seed,
+      label: o.label,
+      scale: o.scale,
+      classifier: o.classifier ?? 'shipped noise-conditional MNIST classifier',
+      n: o.n,
+      sampler: result.stats.sampler ?? o.sampler,
+      samplerOptions: sOpts,
+      nfe: result.stats.nfe,
+      ...(result.stats.vjp !== undefined ? { vjp: result.stats.vjp } : {}),
+      ms: Math.round(result.stats.ms),
+      // The clean (not noise-conditional) shipped classifier judges the samples: a different network than the guide.
+      agreement: agree / o.n,
+      predicted: histogram,
+      out: o.out,
+      ...(typeof o.json === 'string' ? { json: o.json } : {}),
+    };
+    if (stop.stopped) return stop.code() ?? EXIT_INTERRUPTED;
+    await writeFileAtomic(o.out, png);
+    await emit(
+      o,
+      summary,
+      `guided: ${o.n} samples of label ${o.label} (scale ${o.scale}, ${result.stats.nfe} NFE, ${(result.stats.ms / 1000).toFixed(1)} s): the clean classifier agrees on ${agree}/${o.n} → ${o.out}`,
+    );
+    return 0;
+  } finally {
+    stop.dispose();
+    tf.dispose(tensors);
+    for (const d of disposers.reverse()) d();
+    model.dispose();
+  }
+}
+
+/** The noise-conditional classifier as a TimeClassifierFn (logits of p_t(c | x_t)). */
+async function loadNoisy(
+  evalNode: typeof import('@sbm/mnist-eval/node'),
+  path: string | undefined,
+  range: [number, number],
+  sde: Sde,
+): Promise<{ fn: (x: tf.Tensor, t: tf.Tensor1D) => tf.Tensor; dispose: () => void }> {
+  const load = (evalNode as Record<string, unknown>).loadDefaultNoisyClassifier as
+    ((o: object) => Promise<unknown>) | undefined;
+  if (!load) {
+    throw new SbmError(
+      'UNSUPPORTED',
+      'guided: this @sbm/mnist-eval has no noise-conditional classifier (loadDefaultNoisyClassifier)',
+    );
+  }
+  const c = await load({ ...(path !== undefined ? { path } : {}), inputRange: range });
+  void sde;
+  void (null as unknown as ScoreFn);
+  const fn = (c as { timeClassifier?: () => (x: tf.Tensor, t: tf.Tensor1D) => tf.Tensor }).timeClassifier?.();
+  if (!fn) throw new SbmError('UNSUPPORTED', 'guided: the noise-conditional classifier has no timeClassifier()');
+  return { fn, dispose: () => (c as { dispose?: () => void }).dispose?.() };
+}
