@@ -1,0 +1,68 @@
+// `npm run bench -- inverse [--only oracle|mnist|<case>[,<case>...]] [--n 100] [--methods dps,projection,...]
+//   [--pc-steps 40] [--dps-steps 30] [--repaint-steps 20] [--steps 20,100,500] [--oracle-n 1000] [--refs 3]
+//   [--backend wasm|cpu]`
+// Issue 14 item 7: the conditional samplers of @sbm/inverse-problems, one JSON line per case (implementation in
+// suites/inverse/).
+// ORACLE (suites/inverse/oracle.mjs): the exact score of a Gaussian-mixture prior (mixture2d, 5 components; an 8-D,
+// 16-component mixture) under the VP SDE, a measurement y = A x₀ + σ_y n from one prior draw x₀ with A a seeded
+// coordinate mask or a random N(0, 1/D) matrix, m = 1 … D/2 rows, σ_y ∈ {0, 0.1}; methods projection / repaint (masks
+// only), lambda-projection, dps, and guidance on a labelled mixture (component k has label k mod C, the exact
+// noise-conditional classifier log π_c + log p_t(x | c)). Per (case, method, steps): sliced W2 (128 projections) of
+// n = 1000 samples to K = 3 exact posterior sets (mean), swdFloor = the mean over the exact pairs, ratio, the error of
+// the sample mean ‖x̄ − E[x | y]‖ and its exact-sampler scale √(tr Cov[x | y] / n), NFE, VJPs, ms.
+// MNIST (suites/inverse/mnist.mjs): the first --n test digits, noise-free y, tasks inpaint-box, inpaint-random (70 %
+// missing), superres-4x, cs-25, ct-8, ct-23, mri-4x, guidance, colorize; every baseline from baselinesFor(op) and
+// the methods that apply; PSNR / SSIM (@sbm/metrics, data range [0, 1], Gaussian window 11, σ 1.5) mean ± SE;
+// PNGs to tools/bench/results/inverse-<task>.png. Score model: /work/mnist-eval/ckpt (tutorial-ve ScoreNet, EMA).
+// Step budget (35 min on 2 contended cores, a batch-100 ScoreNet forward 1–3 s there): PC 40 steps + 1 corrector
+// (80 NFE) for projection / lambda-projection / guidance, DPS 30 steps (30 NFE + 30 VJPs ≈ 3–4× a forward each),
+// RePaint 20 steps at its default jumps.
+// Needs the dists: see DIST_HINT in suites/inverse/common.mjs.
+import * as tf from '@tensorflow/tfjs';
+import { parseArgs } from '../lib/timing.mjs';
+import { loadModules } from './inverse/common.mjs';
+import { oracleCaseNames, runOracle } from './inverse/oracle.mjs';
+import { MNIST_CASES, runMnist } from './inverse/mnist.mjs';
+
+export async function run({ args, emit, log }) {
+  const opts = parseArgs(args);
+  const only = String(opts.only ?? 'all').split(',');
+  const oracleNames = oracleCaseNames();
+  for (const o of only) {
+    const known =
+      o === 'all' ||
+      o === 'oracle' ||
+      o === 'mnist' ||
+      MNIST_CASES.includes(o) ||
+      oracleNames.some((n) => n === o || n.startsWith(`${o}-`));
+    if (!known) {
+      throw new Error(
+        `--only: expected oracle, mnist, an MNIST task (${MNIST_CASES.join(', ')}) or an oracle case (e.g. oracle-2d, oracle-8d-dense-m4-noisy; all: ${oracleNames.join(', ')}), got ${o}`,
+      );
+    }
+  }
+  const selectedOracle = (name) =>
+    only.some((o) => o === 'all' || o === 'oracle' || o === name || name.startsWith(`${o}-`));
+  const selectedMnist = (name) => only.some((o) => o === 'all' || o === 'mnist' || o === name);
+  const wantOracle = oracleNames.some(selectedOracle);
+  const wantMnist = MNIST_CASES.some(selectedMnist);
+  const mods = await loadModules({
+    be: '@sbm/backend-node',
+    sde: '@sbm/sde',
+    gm: '@sbm/gaussian-mixture',
+    metrics: '@sbm/metrics',
+    ip: '@sbm/inverse-problems',
+    ...(wantMnist
+      ? {
+          training: '@sbm/training',
+          models: '@sbm/models',
+          dsNode: '@sbm/datasets/node',
+          mnistNode: '@sbm/mnist-eval/node',
+        }
+      : {}),
+  });
+  await mods.be.initBackend({ backend: opts.backend ?? 'wasm', log: (line) => log(line) });
+  if (wantOracle) await runOracle({ mods, opts, emit, log, selected: selectedOracle });
+  if (wantMnist) await runMnist({ mods, opts, emit, log, selected: selectedMnist });
+  tf.disposeVariables();
+}

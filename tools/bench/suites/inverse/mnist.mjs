@@ -1,0 +1,390 @@
+// MNIST half of the inverse suite: the first N test digits (default 100), each task's measurement y = A x₀ (noise-free,
+// as score_inverse_problems' tables), every classical baseline of @sbm/inverse-problems and the methods that apply,
+// scored by PSNR and SSIM (data range [0, 1]; samples clipped to [0, 1] first, as an image is). One JSON line per
+// (task, reconstruction) with mean ± SE over the N images, and one PNG per task: truth / measurement / baselines /
+// methods on the first 8 digits.
+import * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { round } from '../../lib/timing.mjs';
+import { elapsed } from './common.mjs';
+
+const RESULTS = new URL('../../results/', import.meta.url);
+const SCORE_CKPT = '/work/mnist-eval/ckpt';
+const COLOR_CKPT = '/work/color-run/ckpt';
+const RANGE = [0, 1];
+const SHOW = 8;
+
+/** The tasks: name → operator factory and the methods that apply (projection needs a coordinate mask in some basis). */
+export const MNIST_TASKS = {
+  'inpaint-box': {
+    make: (ip) => ip.maskOperator({ mask: ip.namedMask('center-box', { height: 28, width: 28, channels: 1 }) }),
+    methods: ['projection', 'repaint', 'dps'],
+  },
+  // 70 % of the pixels missing (30 % kept), one seeded mask for every image.
+  'inpaint-random': {
+    make: (ip) =>
+      ip.maskOperator({ mask: ip.namedMask('random', { height: 28, width: 28, channels: 1, ratio: 0.7, seed: 14 }) }),
+    methods: ['projection', 'repaint', 'dps'],
+  },
+  'superres-4x': {
+    make: (ip) => ip.downsampleOperator({ inShape: [28, 28, 1], factor: 4 }),
+    methods: ['lambda-projection', 'dps'],
+  },
+  'cs-25': {
+    make: (ip) => ip.gaussianOperator({ inShape: [28, 28, 1], ratio: 0.25, seed: 14 }),
+    methods: ['lambda-projection', 'dps'],
+  },
+  'ct-8': { make: (ip) => ip.radonOperator({ size: 28, views: 8 }), methods: ['lambda-projection', 'dps'] },
+  'ct-23': { make: (ip) => ip.radonOperator({ size: 28, views: 23 }), methods: ['lambda-projection', 'dps'] },
+  'mri-4x': {
+    make: (ip) => ip.mriOperator({ height: 28, width: 28, acceleration: 4, seed: 14 }),
+    methods: ['projection', 'lambda-projection', 'dps'],
+  },
+};
+export const MNIST_CASES = [...Object.keys(MNIST_TASKS), 'guidance', 'colorize'];
+
+async function loadScore(mods, dir) {
+  const { model, ema, config } = await mods.training.loadCheckpoint(new mods.be.FileCheckpointStorage(), dir);
+  ema.copyTo(model);
+  const sde = mods.sde.createSde(config.sde);
+  return { model, sde, score: mods.models.createScoreFn(model, sde), config };
+}
+
+/** Per-image PSNR / SSIM of `x` (clipped to [0, 1]) against `truth`, as mean ± SE. */
+function quality(mods, x, truth) {
+  const clipped = tf.clipByValue(x, 0, 1);
+  try {
+    const p = mods.metrics.psnrSummary(clipped, truth, { dataRange: RANGE });
+    const s = mods.metrics.ssimSummary(clipped, truth, { dataRange: RANGE });
+    return {
+      psnr: round(p.mean, 2),
+      psnrSe: round(p.se, 2),
+      ssim: round(s.mean, 4),
+      ssimSe: round(s.se, 4),
+    };
+  } finally {
+    clipped.dispose();
+  }
+}
+
+/** What the measurement looks like as an image: y itself when it has the image's shape, else Aᵀ y scaled to [0, 1]. */
+function measurementImage(op, y) {
+  return tf.tidy(() => {
+    const same = op.outShape.length === op.inShape.length && op.outShape.every((d, i) => d === op.inShape[i]);
+    const v = same ? y : op.adjoint(y);
+    const axes = v.shape.slice(1).map((_, i) => i + 1);
+    const lo = tf.min(v, axes, true);
+    const hi = tf.max(v, axes, true);
+    return same ? v : tf.div(tf.sub(v, lo), tf.maximum(tf.sub(hi, lo), 1e-8));
+  });
+}
+
+async function writePng(mods, name, rows) {
+  await mkdir(RESULTS, { recursive: true });
+  const stacked = tf.tidy(() =>
+    tf.concat(
+      rows.map((r) => tf.slice(r, 0, SHOW)),
+      0,
+    ),
+  );
+  const path = new URL(`inverse-${name}.png`, RESULTS).pathname;
+  await mods.dsNode.writeGridPng(path, stacked, { range: RANGE, columns: SHOW });
+  stacked.dispose();
+  return path;
+}
+
+/** Method options at the suite's step budget (see the suite header for why these counts). */
+function methodCall(method, base, steps) {
+  switch (method) {
+    case 'dps':
+      return { ...base, method, steps: steps.dps };
+    case 'repaint':
+      return { ...base, method, samplerOptions: { steps: steps.repaint } };
+    default:
+      return { ...base, method, samplerOptions: { steps: steps.pc } };
+  }
+}
+
+export async function runMnist({ mods, opts, emit, log, selected }) {
+  const N = Number(opts.n ?? 100);
+  const steps = {
+    pc: Number(opts['pc-steps'] ?? 40),
+    dps: Number(opts['dps-steps'] ?? 30),
+    repaint: Number(opts['repaint-steps'] ?? 20),
+  };
+  const methodsWanted = opts.methods ? String(opts.methods).split(',') : undefined;
+  const backend = tf.getBackend();
+  const t0 = performance.now();
+  const ip = mods.ip;
+  const data = await mods.dsNode.loadMnist({ split: 'test', limit: N, range: RANGE });
+  const truth = data.images;
+  const net = await loadScore(mods, SCORE_CKPT);
+  const base0 = { part: 'mnist', n: N, backend, checkpointStep: net.config.step ?? null };
+  log(
+    `mnist: ${N} test digits, score model ${SCORE_CKPT} (sde ${net.config.sde.name}), steps ${JSON.stringify(steps)}`,
+  );
+
+  for (const [task, spec] of Object.entries(MNIST_TASKS)) {
+    if (!selected(task)) continue;
+    let op;
+    try {
+      op = await spec.make(ip);
+    } catch (e) {
+      emit({ ...base0, task, skipped: `operator: ${e.code ?? e.name}: ${e.message}` });
+      log(`${task}: operator unavailable (${e.message})`);
+      continue;
+    }
+    const y = tf.tidy(() => op.forward(truth));
+    const rows = [truth, measurementImage(op, y)];
+    const rowNames = ['truth', 'measurement'];
+    let names = [];
+    try {
+      names = ip.baselinesFor(op);
+    } catch (e) {
+      log(`${task}: baselinesFor failed (${e.message})`);
+    }
+    for (const b of names) {
+      const w0 = performance.now();
+      let x;
+      try {
+        x = await ip.runBaseline(b, op, y);
+      } catch (e) {
+        emit({ ...base0, task, kind: 'baseline', method: b, skipped: `${e.code ?? e.name}: ${e.message}` });
+        continue;
+      }
+      const rec = {
+        ...base0,
+        task,
+        kind: 'baseline',
+        method: b,
+        ...quality(mods, x, truth),
+        nfe: 0,
+        ms: Math.round(performance.now() - w0),
+      };
+      emit(rec);
+      log(`${task} ${b}: PSNR ${rec.psnr} ± ${rec.psnrSe}, SSIM ${rec.ssim} ± ${rec.ssimSe}`);
+      rows.push(x);
+      rowNames.push(b);
+    }
+    for (const method of spec.methods) {
+      if (methodsWanted && !methodsWanted.includes(method)) continue;
+      const call = methodCall(
+        method,
+        { sde: net.sde, score: net.score, shape: [N, 28, 28, 1], seed: 21, operator: op, y, noiseStd: 0 },
+        steps,
+      );
+      const w0 = performance.now();
+      let res;
+      try {
+        res = await ip.conditionalSample(call);
+      } catch (e) {
+        emit({ ...base0, task, kind: 'method', method, skipped: `${e.code ?? e.name}: ${e.message}` });
+        log(`${task} ${method}: skipped (${e.message})`);
+        continue;
+      }
+      const rec = {
+        ...base0,
+        task,
+        kind: 'method',
+        method,
+        steps: call.steps ?? call.samplerOptions?.steps,
+        ...quality(mods, res.samples, truth),
+        residual: round(res.residual.reduce((a, b) => a + b, 0) / res.residual.length, 4),
+        nfe: res.stats.nfe,
+        vjp: res.stats.vjp ?? 0,
+        ms: Math.round(performance.now() - w0),
+      };
+      emit(rec);
+      log(
+        `${task} ${method}: PSNR ${rec.psnr} ± ${rec.psnrSe}, SSIM ${rec.ssim} ± ${rec.ssimSe}, nfe ${rec.nfe}, ${rec.ms} ms (${elapsed(t0)} s)`,
+      );
+      rows.push(res.samples);
+      rowNames.push(method);
+    }
+    const png = await writePng(mods, task, rows);
+    emit({ ...base0, task, kind: 'png', path: png, rows: rowNames });
+    tf.dispose([y, ...rows.slice(1)]);
+    op.dispose?.();
+  }
+
+  if (selected('guidance')) await runGuidance({ mods, emit, log, net, N, steps, base0, t0 });
+  if (selected('colorize')) await runColorize({ mods, emit, log, N, steps, base0 });
+  truth.dispose();
+  data.labels.dispose();
+  net.model.dispose?.();
+}
+
+/**
+ * Class guidance (score_sde's conditional PC sampler: s(x, t) + ∇ log p_t(c | x), scale 1) with the shipped
+ * noise-conditional classifier; labels 0..9 cycled over N samples. Agreement = the clean classifier's argmax equals the
+ * requested digit; FD per class against that class's test digits (N/10 samples per class: a small-N, upward-biased FD,
+ * comparable only at equal N).
+ */
+async function runGuidance({ mods, emit, log, net, N, steps, base0, t0 }) {
+  let noisy;
+  let clean;
+  try {
+    noisy = await mods.mnistNode.loadDefaultNoisyClassifier({ sde: net.sde });
+    clean = await mods.mnistNode.loadDefaultClassifier();
+  } catch (e) {
+    emit({
+      ...base0,
+      task: 'guidance',
+      kind: 'method',
+      method: 'guidance',
+      skipped: `${e.code ?? e.name}: ${e.message}`,
+    });
+    log(`guidance: skipped (${e.message})`);
+    return;
+  }
+  const labels = Array.from({ length: N }, (_, i) => i % 10);
+  const w0 = performance.now();
+  let res;
+  try {
+    res = await mods.ip.conditionalSample({
+      method: 'guidance',
+      sde: net.sde,
+      score: net.score,
+      shape: [N, 28, 28, 1],
+      seed: 21,
+      classifier: noisy.logits,
+      label: labels,
+      numClasses: 10,
+      samplerOptions: { steps: steps.pc },
+    });
+  } catch (e) {
+    emit({
+      ...base0,
+      task: 'guidance',
+      kind: 'method',
+      method: 'guidance',
+      skipped: `${e.code ?? e.name}: ${e.message}`,
+    });
+    log(`guidance: skipped (${e.message})`);
+    noisy.dispose?.();
+    clean.dispose?.();
+    return;
+  }
+  const ms = Math.round(performance.now() - w0);
+  const test = await mods.dsNode.loadMnist({ split: 'test', range: RANGE });
+  const testLabels = await test.labels.data();
+  const samples = tf.clipByValue(res.samples, 0, 1);
+  const all = await mods.mnistNode.mnistQuality(samples, test.images, { classifier: clean, labels, range: RANGE });
+  const perClass = [];
+  for (let c = 0; c < 10; c++) {
+    const idx = labels.map((l, i) => (l === c ? i : -1)).filter((i) => i >= 0);
+    const ref = Array.from(testLabels)
+      .map((l, i) => (l === c ? i : -1))
+      .filter((i) => i >= 0);
+    const sub = tf.gather(samples, idx);
+    const refImgs = tf.gather(test.images, ref);
+    const q = await mods.mnistNode.mnistQuality(sub, refImgs, {
+      classifier: clean,
+      labels: idx.map(() => c),
+      range: RANGE,
+    });
+    perClass.push({ digit: c, n: idx.length, agreement: round(q.accuracy, 3), fd: round(q.fd, 2) });
+    tf.dispose([sub, refImgs]);
+  }
+  emit({
+    ...base0,
+    task: 'guidance',
+    kind: 'method',
+    method: 'guidance',
+    steps: steps.pc,
+    scale: 1,
+    agreement: round(all.accuracy, 3),
+    fd: round(all.fd, 2),
+    meanMaxProb: round(all.meanMaxProb, 3),
+    perClass,
+    nfe: res.stats.nfe,
+    vjp: res.stats.vjp ?? 0,
+    ms,
+  });
+  log(`guidance: agreement ${all.accuracy}, FD ${all.fd} (${elapsed(t0)} s)`);
+  const order = labels.map((l, i) => [l, i]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const shown = tf.gather(
+    samples,
+    order
+      .filter((_, k) => k % Math.max(1, Math.floor(N / 80)) === 0)
+      .slice(0, 80)
+      .map((p) => p[1]),
+  );
+  await mkdir(RESULTS, { recursive: true });
+  const path = new URL('inverse-guidance.png', RESULTS).pathname;
+  await mods.dsNode.writeGridPng(path, shown, { range: RANGE, columns: SHOW });
+  emit({ ...base0, task: 'guidance', kind: 'png', path, rows: ['samples sorted by requested digit'] });
+  tf.dispose([samples, res.samples, shown, test.images, test.labels]);
+  noisy.dispose?.();
+  clean.dispose?.();
+}
+
+/** Colorization on coloured test digits: 'gray-replicated' and the other baselines; projection when a colour model exists. */
+async function runColorize({ mods, emit, log, N, steps, base0 }) {
+  let data;
+  let op;
+  try {
+    data = await mods.dsNode.loadColoredMnist({ split: 'test', n: N, range: RANGE });
+    op = mods.ip.grayscaleOperator({ height: 28, width: 28 });
+  } catch (e) {
+    emit({ ...base0, task: 'colorize', skipped: `${e.code ?? e.name}: ${e.message}` });
+    log(`colorize: skipped (${e.message})`);
+    return;
+  }
+  const truth = data.images;
+  const y = tf.tidy(() => op.forward(truth));
+  const rows = [truth, tf.tidy(() => tf.tile(tf.reshape(y, [N, 28, 28, 1]).div(Math.sqrt(3)), [1, 1, 1, 3]))];
+  const rowNames = ['truth', 'measurement (gray)'];
+  for (const b of mods.ip.baselinesFor(op)) {
+    const x = await mods.ip.runBaseline(b, op, y);
+    const rec = { ...base0, task: 'colorize', kind: 'baseline', method: b, ...quality(mods, x, truth), nfe: 0 };
+    emit(rec);
+    log(`colorize ${b}: PSNR ${rec.psnr}, SSIM ${rec.ssim}`);
+    rows.push(x);
+    rowNames.push(b);
+  }
+  if (!existsSync(`${COLOR_CKPT}/checkpoint.json`)) {
+    emit({
+      ...base0,
+      task: 'colorize',
+      kind: 'method',
+      method: 'projection',
+      skipped: `no colour checkpoint at ${COLOR_CKPT}`,
+    });
+    log(`colorize projection: skipped (no colour checkpoint at ${COLOR_CKPT})`);
+  } else {
+    const net = await loadScore(mods, COLOR_CKPT);
+    const w0 = performance.now();
+    const res = await mods.ip.conditionalSample({
+      method: 'projection',
+      sde: net.sde,
+      score: net.score,
+      shape: [N, 28, 28, 3],
+      seed: 21,
+      operator: op,
+      y,
+      samplerOptions: { steps: steps.pc },
+    });
+    const rec = {
+      ...base0,
+      task: 'colorize',
+      kind: 'method',
+      method: 'projection',
+      steps: steps.pc,
+      ...quality(mods, res.samples, truth),
+      nfe: res.stats.nfe,
+      ms: Math.round(performance.now() - w0),
+      checkpoint: COLOR_CKPT,
+    };
+    emit(rec);
+    rows.push(res.samples);
+    rowNames.push('projection');
+    net.model.dispose?.();
+  }
+  const png = await writePng(mods, 'colorize', rows);
+  emit({ ...base0, task: 'colorize', kind: 'png', path: png, rows: rowNames });
+  tf.dispose([y, ...rows]);
+  data.labels?.dispose?.();
+  op.dispose?.();
+}
