@@ -131,7 +131,7 @@ export function addInverseCommands(program: Command, kit: CommandKit): void {
         '--mask <name|file.png>',
         'known pixels: center-box, random, left-half, right-half, top-half, bottom-half, or a PNG (white = known)',
         'center-box',
-      ).option('--ratio <x>', '--mask random: the fraction of pixels kept', rangeArg('--ratio', 0, 1));
+      ).option('--ratio <x>', '--mask random: the fraction of pixels missing (default 0.7)', rangeArg('--ratio', 0, 1));
     } else if (task === 'superres') {
       c.option(
         '--factor <k>',

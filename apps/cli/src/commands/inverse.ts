@@ -1,7 +1,7 @@
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, isSbmError, randomNormal, seedStream } from '@sbm/core';
+import { isSbmError, randomNormal, seedStream } from '@sbm/core';
 import {
   baselinesFor,
   conditionalSample,
@@ -18,17 +18,18 @@ import {
   type MethodDefinition,
 } from '@sbm/inverse-problems';
 import type { SampleProgress } from '@sbm/samplers';
-import { createSde, type ScoreFn, type Sde } from '@sbm/sde';
+import { psnrPerImage, ssimPerImage } from '@sbm/metrics';
+import { createSde, type Sde } from '@sbm/sde';
 import { loadCheckpoint, type CheckpointConfig } from '@sbm/training';
 import {
   convertChannels,
   decodePngFile,
   encodeGridPng,
   gridFromArray,
+  loadColoredMnist,
   loadMnist,
   squareImage,
 } from '@sbm/datasets/node';
-import * as datasetsNode from '@sbm/datasets/node';
 import { startBackend } from '../backend';
 import { EXIT_INTERRUPTED, UsageError } from '../errors';
 import { FractionProgress } from '../progress';
@@ -36,10 +37,12 @@ import { requireCheckpoint, storage } from '../run-file';
 import { GracefulStop } from '../signals';
 import { mean, writeFileAtomic, writeJsonAtomic } from '../util';
 import { checkpointScoreFn } from './import';
-import { psnrPerImage, ssimPerImage } from './inverse-metrics';
 import { INVERSE_TASKS, SETTING_FLAGS, type InverseTask } from './inverse-tasks';
 
-/** The named masks of @sbm/inverse-problems' namedMask (a PNG file is the other way to give one). */
+/**
+ * The named masks of @sbm/inverse-problems' namedMask (its MASK_NAMES, which index.ts does not export yet; a PNG file is
+ * the other way to give one).
+ */
 export const MASK_NAMES = ['center-box', 'random', 'left-half', 'right-half', 'top-half', 'bottom-half'] as const;
 
 /** Test-set sizes: an index past them is a flag error, found before anything loads. */
@@ -289,13 +292,7 @@ async function loadInputs(
   let images: tf.Tensor4D;
   if (task === 'colorize') {
     // The coloured-digits test set of @sbm/datasets (colour seed 0: the fixed set sbm train --data colored-mnist uses).
-    const load = (datasetsNode as Record<string, unknown>).loadColoredMnist as
-      | ((
-          o: object,
-        ) => Promise<{ images: tf.Tensor4D; labels: tf.Tensor; foreground: tf.Tensor; background: tf.Tensor }>)
-      | undefined;
-    if (!load) throw new UsageError('--indices: this @sbm/datasets has no colored-mnist test set; pass --images');
-    const d = await load({ split: 'test', range, n: limit, seed: 0 });
+    const d = await loadColoredMnist({ split: 'test', range, n: limit, seed: 0 });
     tf.dispose([d.labels, d.foreground, d.background]);
     images = d.images;
   } else {
@@ -676,7 +673,7 @@ export async function guidedCommand(o: GuidedCliOptions): Promise<number> {
       throw new UsageError(`--ckpt: guided needs an MNIST checkpoint ([28, 28, 1] images)`);
     }
     const evalNode = await import('@sbm/mnist-eval/node');
-    const noisy = await loadNoisy(evalNode, o.classifier, range, sde);
+    const noisy = await flagWords(() => loadNoisy(evalNode, o.classifier, sde));
     disposers.push(noisy.dispose);
     const sOpts = samplerOptions(o);
     const result = await runSampler(`guided (label ${o.label})`, o, stop, {
@@ -740,25 +737,15 @@ export async function guidedCommand(o: GuidedCliOptions): Promise<number> {
   }
 }
 
-/** The noise-conditional classifier as a TimeClassifierFn (logits of p_t(c | x_t)). */
+/**
+ * The noise-conditional classifier (its `logits(x, t)` is the TimeClassifierFn guidance takes), told the checkpoint's
+ * SDE so that it reads σ(t) as the score model does; it refuses SDEs with α(t) ≠ 1 (it learnt x₀ + σ z).
+ */
 async function loadNoisy(
   evalNode: typeof import('@sbm/mnist-eval/node'),
   path: string | undefined,
-  range: [number, number],
   sde: Sde,
 ): Promise<{ fn: (x: tf.Tensor, t: tf.Tensor1D) => tf.Tensor; dispose: () => void }> {
-  const load = (evalNode as Record<string, unknown>).loadDefaultNoisyClassifier as
-    ((o: object) => Promise<unknown>) | undefined;
-  if (!load) {
-    throw new SbmError(
-      'UNSUPPORTED',
-      'guided: this @sbm/mnist-eval has no noise-conditional classifier (loadDefaultNoisyClassifier)',
-    );
-  }
-  const c = await load({ ...(path !== undefined ? { path } : {}), inputRange: range });
-  void sde;
-  void (null as unknown as ScoreFn);
-  const fn = (c as { timeClassifier?: () => (x: tf.Tensor, t: tf.Tensor1D) => tf.Tensor }).timeClassifier?.();
-  if (!fn) throw new SbmError('UNSUPPORTED', 'guided: the noise-conditional classifier has no timeClassifier()');
-  return { fn, dispose: () => (c as { dispose?: () => void }).dispose?.() };
+  const c = await evalNode.loadDefaultNoisyClassifier({ ...(path !== undefined ? { path } : {}), sde });
+  return { fn: c.logits, dispose: () => c.dispose() };
 }
