@@ -39,3 +39,37 @@ export async function loadDefaultClassifier(
   }
   return loadClassifier(bytes, { inputRange: opts.inputRange });
 }
+
+// Appended by the noise-conditional classifier (issue 14); imports are hoisted, so this one may sit here.
+import { loadNoisyClassifier, type NoisyClassifierOptions, type NoisyMnistClassifier } from './noisy-classifier';
+
+/** Absolute path of the shipped noise-conditional classifier weights (weights/noisy-classifier.safetensors). */
+export function defaultNoisyWeightsPath(): string {
+  return fileURLToPath(new URL('../weights/noisy-classifier.safetensors', import.meta.url));
+}
+
+/**
+ * Loads the shipped noise-conditional classifier (or the safetensors file at `path`), for the tutorial-VE ScoreNet
+ * unless `sde` says otherwise. FILE_NOT_FOUND / IO_ERROR / CORRUPT_CHECKPOINT.
+ */
+export async function loadDefaultNoisyClassifier(
+  opts: NoisyClassifierOptions & { path?: string } = {},
+): Promise<NoisyMnistClassifier> {
+  const path = opts.path ?? defaultNoisyWeightsPath();
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(path));
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    const reason = e instanceof Error ? e.message : String(e);
+    throw new SbmError(
+      code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'IO_ERROR',
+      code === 'ENOENT'
+        ? `loadDefaultNoisyClassifier: no weights file at ${path} (retrain with: node tools/mnist-classifier/train-noisy.mjs)`
+        : `loadDefaultNoisyClassifier: cannot read ${path}: ${reason}`,
+      { path },
+      { cause: e },
+    );
+  }
+  return loadNoisyClassifier(bytes, { sde: opts.sde });
+}
