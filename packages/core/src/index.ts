@@ -26,6 +26,7 @@ export {
   perSampleMean,
   perSampleDot,
   fillTime,
+  FUSED_GROUP_NORM,
 } from './tensor';
 export { countTensors, withLeakCheck, disposeAll } from './leak';
 export { throwIfAborted, yieldToEventLoop, now } from './loop';

@@ -58,3 +58,10 @@ export function perSampleDot(a: tf.Tensor, b: tf.Tensor): tf.Tensor1D {
 export function fillTime(batch: number, t: number): tf.Tensor1D {
   return tf.fill([batch], t, 'float32') as tf.Tensor1D;
 }
+
+/**
+ * The name of sbm's fused group-norm kernel (@sbm/wasm-kernels registers it for 'wasm'; @sbm/models' groupNorm calls
+ * it where it is registered and no gradient is being recorded). Inputs x [B, H, W, C], gamma [C], beta [C], bias
+ * [B, C] (optional, added before normalizing); attrs groups, eps.
+ */
+export const FUSED_GROUP_NORM = 'SbmGroupNorm';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, checkNumber, checkTensor } from '@sbm/core';
+import { FUSED_GROUP_NORM, SbmError, checkNumber, checkTensor } from '@sbm/core';
 
 /** swish(x) = x·sigmoid(x) (SiLU), the activation of every score_sde model and of the tutorial. */
 export function swish<T extends tf.Tensor>(x: T): T {
@@ -9,7 +9,10 @@ export function swish<T extends tf.Tensor>(x: T): T {
 /**
  * Group normalization (Wu & He 2018) for NHWC tensors: the C channels are split into `groups` contiguous groups
  * (as torch.nn.GroupNorm splits NCHW channels), each normalized over H, W and its channels per sample, then scaled
- * and shifted per channel. score_sde uses eps 1e-6; torch's default (the tutorial) is 1e-5.
+ * and shifted per channel. score_sde uses eps 1e-6; torch's default (the tutorial) is 1e-5. `bias` ([B, 1, 1, C] or
+ * [B, C]: ScoreNet's time embedding) is added to x first. Where the running backend has sbm's fused kernel
+ * (FUSED_GROUP_NORM, registered for wasm by @sbm/wasm-kernels) and no gradient is being recorded, one kernel call
+ * does it all; otherwise (training, DPS and guidance gradients, other backends) the composite form below.
  */
 export function groupNorm(
   x: tf.Tensor4D,
@@ -17,6 +20,7 @@ export function groupNorm(
   gamma?: tf.Tensor1D,
   beta?: tf.Tensor1D,
   eps = 1e-5,
+  bias?: tf.Tensor,
 ): tf.Tensor4D {
   checkTensor(x, 'x', [null, null, null, null]);
   const [B, H, W, C] = x.shape;
@@ -27,7 +31,21 @@ export function groupNorm(
       received: groups,
     });
   }
+  if (
+    gamma &&
+    beta &&
+    x.dtype === 'float32' &&
+    !tf.engine().isTapeOn() &&
+    tf.getKernel(FUSED_GROUP_NORM, tf.getBackend()) !== undefined
+  ) {
+    return tf.tidy(() => {
+      const inputs: tf.NamedTensorMap = { x, gamma, beta };
+      if (bias) inputs.bias = tf.reshape(bias, [B, C]);
+      return tf.engine().runKernel(FUSED_GROUP_NORM, inputs, { groups, eps } as never) as tf.Tensor4D;
+    });
+  }
   return tf.tidy(() => {
+    if (bias) x = tf.add(x, bias);
     const xg = tf.reshape(x, [B, H, W, groups, C / groups]);
     const { mean, variance } = tf.moments(xg, [1, 2, 4], true);
     let y = tf.reshape(tf.mul(tf.sub(xg, mean), tf.rsqrt(tf.add(variance, eps))), [B, H, W, C]);

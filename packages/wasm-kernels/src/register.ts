@@ -5,6 +5,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { batchMatMul, setOriginalBatchMatMul } from './batch_mat_mul';
 import { conv2DBackpropFilter } from './conv2d_backprop_filter';
 import { conv2DBackpropInput } from './conv2d_backprop_input';
+import { FUSED_GROUP_NORM, groupNormKernel } from './group_norm';
 import { depthwiseConv2dNativeBackpropFilter, depthwiseConv2dNativeBackpropInput } from './depthwise';
 import { unsortedSegmentSum } from './unsorted_segment_sum';
 import type { KernelArgs } from './wasm';
@@ -25,6 +26,9 @@ const KERNELS: Record<string, Impl> = {
   DepthwiseConv2dNativeBackpropFilter: depthwiseConv2dNativeBackpropFilter,
   UnsortedSegmentSum: unsortedSegmentSum,
   BatchMatMul: batchMatMul,
+  // Not a tfjs kernel: @sbm/models' groupNorm calls it when it is registered for the running backend and no gradient
+  // is being recorded (sampling, evaluation); training keeps the composite form and its gradient.
+  [FUSED_GROUP_NORM]: groupNormKernel,
 };
 
 /** Names of the kernels `registerWasmTrainingKernels` provides for the 'wasm' backend. */

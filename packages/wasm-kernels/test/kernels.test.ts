@@ -22,6 +22,7 @@ describe('registerWasmTrainingKernels', () => {
         'Conv2DBackpropInput',
         'DepthwiseConv2dNativeBackpropFilter',
         'DepthwiseConv2dNativeBackpropInput',
+        'SbmGroupNorm',
         'UnsortedSegmentSum',
       ].sort(),
     );
