@@ -368,8 +368,19 @@ async function buildOperator(task: InverseTask, o: InverseCliOptions, shape: num
   }
 }
 
-/** The measurement as an image: FBP for CT, the zero-filled inverse for MRI, A⁺ y (min-norm) otherwise. */
-async function measurementImage(task: InverseTask, op: LinearOperator, y: tf.Tensor): Promise<tf.Tensor> {
+/** The measurement as an image: FBP for CT, the zero-filled inverse for MRI, A⁺ y (min-norm) otherwise (the
+ * masked image for inpainting). */
+async function measurementImage(
+  task: InverseTask,
+  op: LinearOperator,
+  y: tf.Tensor,
+  range: [number, number],
+): Promise<tf.Tensor> {
+  // Missing pixels drawn mid-gray: at 0 they would look like MNIST's black background, i.e. known.
+  const mask = op.decoupled?.mask;
+  if (task === 'inpaint' && mask) {
+    return tf.tidy(() => tf.add(op.adjoint(y), tf.mul(tf.sub(1, mask), (range[0] + range[1]) / 2)));
+  }
   if (task === 'ct') return filteredBackProjection(op, y);
   if (task === 'mri') return zeroFilledInverse(op, y);
   if (op.pinv) return op.pinv(y);
@@ -461,6 +472,12 @@ async function emit(o: CommonCliOptions, summary: Record<string, unknown>, line:
   else process.stdout.write(line + '\n');
 }
 
+/** The command as typed (arguments with spaces or quotes single-quoted), for the JSON record. */
+function commandLine(): string {
+  const q = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
+  return ['sbm', ...process.argv.slice(2).map(q)].join(' ');
+}
+
 const round = (v: number, d = 4) => (Number.isFinite(v) ? Number(v.toFixed(d)) : v);
 
 /** sbm inpaint | colorize | superres | cs | ct | mri. */
@@ -512,7 +529,7 @@ export async function inverseCommand(task: InverseTask, o: InverseCliOptions): P
     });
     if (typeof result === 'number') return result;
     tensors.push(result.samples);
-    const meas = await flagWords(() => measurementImage(task, op!, y));
+    const meas = await flagWords(() => measurementImage(task, op!, y, range));
     tensors.push(meas);
 
     const truth = await unitImages(inputs.x, range);
@@ -559,6 +576,7 @@ export async function inverseCommand(task: InverseTask, o: InverseCliOptions): P
     }));
     const summary = {
       command: task,
+      commandLine: commandLine(),
       argv: process.argv.slice(2),
       ckpt: o.ckpt,
       step: config.step,
@@ -701,6 +719,7 @@ export async function guidedCommand(o: GuidedCliOptions): Promise<number> {
     const png = encodeGridPng(gridFromArray(xs, [o.n, ...config.data.sampleShape], { range }));
     const summary = {
       command: 'guided',
+      commandLine: commandLine(),
       argv: process.argv.slice(2),
       ckpt: o.ckpt,
       step: config.step,
