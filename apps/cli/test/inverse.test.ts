@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { indicesArg, intRangeArg, rangeArg } from '../src/commands/inverse-commands';
 import { validateForShape, validateInverseFlags, type InverseCliOptions } from '../src/commands/inverse';
 import { UsageError } from '../src/errors';
-import { buildStaleDist, errorLines, root, sbmAsync, type Result } from './helpers';
+import { buildStaleDist, Child, errorLines, fineProgressEnv, root, sbmAsync, type Result } from './helpers';
 
 // Issue 14 item 6: sbm inpaint | colorize | superres | cs | ct | mri | guided. Plumbing only — each command once on
 // two tiny inputs with a few steps of an almost untrained ScoreNet; the quality figures come from the bench.
@@ -294,4 +294,54 @@ describe('the commands as child processes', () => {
       });
     }, 60_000);
   });
+  it('guided: class-conditional samples, the clean classifier agreement in the JSON', async () => {
+    const out = join(tmp, 'guided.png');
+    const json = join(tmp, 'guided.json');
+    const r = await run([
+      'guided',
+      '--ckpt',
+      gray,
+      '--label',
+      '7',
+      '--n',
+      '3',
+      '--steps',
+      '2',
+      '--out',
+      out,
+      '--json',
+      json,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(readFileSync(json, 'utf8')) as {
+      label: number;
+      n: number;
+      agreement: number;
+      predicted: number[];
+      nfe: number;
+    };
+    expect(s).toMatchObject({ label: 7, n: 3 });
+    expect(s.predicted).toHaveLength(10);
+    expect(s.predicted.reduce((a, b) => a + b, 0)).toBe(3);
+    // agreement is the share of the 3 samples the clean classifier calls 7.
+    expect(s.agreement).toBe(s.predicted[7] / 3);
+    expect(s.nfe).toBeGreaterThan(0);
+    expect(readPng(out).width).toBe(2 * (SIZE + PAD) + PAD);
+  }, 60_000);
+
+  it('SIGINT while sampling: exit 130 and neither the grid nor the JSON is written', async () => {
+    const out = join(tmp, 'stopped.png');
+    const json = join(tmp, 'stopped.json');
+    const child = new Child(
+      ['superres', '--ckpt', gray, '--n', '2', '--steps', '1000', '--method', 'dps', '--out', out, '--json', json],
+      { cwd: tmp, env: fineProgressEnv, timeout: 60_000 },
+    );
+    expect(await child.until((e) => /step [2-9]\d*\/1000/.test(e)), child.stderr).toBe(true);
+    child.proc.kill('SIGINT');
+    const r = await child.exited;
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toMatch(/superres \(dps\): stopped; nothing written/);
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(json)).toBe(false);
+  }, 60_000);
 });
