@@ -1,22 +1,23 @@
 // `npm run bench -- inverse [--only oracle|mnist|<case>[,<case>...]] [--n 100] [--methods dps,projection,...]
-//   [--pc-steps 40] [--dps-steps 30] [--repaint-steps 20] [--steps 20,100,500] [--oracle-n 1000] [--refs 3]
+//   [--pc-steps 30] [--dps-steps 20] [--repaint-steps 20] [--repaint-jump 5] [--repaint-r 3] [--steps 30,100] [--oracle-n 1000 (8-D: 500)] [--refs 3]
 //   [--backend wasm|cpu]`
 // Issue 14 item 7: the conditional samplers of @sbm/inverse-problems, one JSON line per case (implementation in
 // suites/inverse/).
 // ORACLE (suites/inverse/oracle.mjs): the exact score of a Gaussian-mixture prior (mixture2d, 5 components; an 8-D,
 // 16-component mixture) under the VP SDE, a measurement y = A x₀ + σ_y n from one prior draw x₀ with A a seeded
-// coordinate mask or a random N(0, 1/D) matrix, m = 1 … D/2 rows, σ_y ∈ {0, 0.1}; methods projection / repaint (masks
-// only), lambda-projection, dps, and guidance on a labelled mixture (component k has label k mod C, the exact
+// coordinate mask or a random N(0, 1/D) matrix, m ∈ {1, D/2} rows, σ_y ∈ {0, 0.1}; methods projection / repaint (clean
+// masks only), lambda-projection, dps, and guidance on a labelled mixture (component k has label k mod C, the exact
 // noise-conditional classifier log π_c + log p_t(x | c)). Per (case, method, steps): sliced W2 (128 projections) of
-// n = 1000 samples to K = 3 exact posterior sets (mean), swdFloor = the mean over the exact pairs, ratio, the error of
+// n = 1000 (8-D: 500) samples to K = 3 exact posterior sets (mean), swdFloor = the mean over the exact pairs, ratio, the error of
 // the sample mean ‖x̄ − E[x | y]‖ and its exact-sampler scale √(tr Cov[x | y] / n), NFE, VJPs, ms.
 // MNIST (suites/inverse/mnist.mjs): the first --n test digits, noise-free y, tasks inpaint-box, inpaint-random (70 %
 // missing), superres-4x, cs-25, ct-8, ct-23, mri-4x, guidance, colorize; every baseline from baselinesFor(op) and
 // the methods that apply; PSNR / SSIM (@sbm/metrics, data range [0, 1], Gaussian window 11, σ 1.5) mean ± SE;
 // PNGs to tools/bench/results/inverse-<task>.png. Score model: /work/mnist-eval/ckpt (tutorial-ve ScoreNet, EMA).
-// Step budget (35 min on 2 contended cores, a batch-100 ScoreNet forward 1–3 s there): PC 40 steps + 1 corrector
-// (80 NFE) for projection / lambda-projection / guidance, DPS 30 steps (30 NFE + 30 VJPs ≈ 3–4× a forward each),
-// RePaint 20 steps at its default jumps.
+// Step budget (the MNIST half in ≤ 35 min on 2 contended cores, where a batch-100 ScoreNet forward took 1–3 s and a
+// VJP through it 3–4× that): PC 30 steps + 1 corrector (60 NFE) for projection / lambda-projection / guidance, DPS 20
+// steps (20 NFE + 20 VJPs), RePaint 20 steps with jump length 5 and 3 resamplings (≈ 60 NFE) — far below the
+// reference's 1000 (PC) / 1000 (DPS) / 250 × 10 (RePaint); raise them with the flags on a faster machine.
 // Needs the dists: see DIST_HINT in suites/inverse/common.mjs.
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from '../lib/timing.mjs';

@@ -15,16 +15,24 @@ const COLOR_CKPT = '/work/color-run/ckpt';
 const RANGE = [0, 1];
 const SHOW = 8;
 
+/** A mask operator from a namedMask tensor (the operator keeps its own copy). */
+function fromMask(ip, mask) {
+  try {
+    return ip.maskOperator({ mask });
+  } finally {
+    mask.dispose();
+  }
+}
+
 /** The tasks: name → operator factory and the methods that apply (projection needs a coordinate mask in some basis). */
 export const MNIST_TASKS = {
   'inpaint-box': {
-    make: (ip) => ip.maskOperator({ mask: ip.namedMask('center-box', { height: 28, width: 28, channels: 1 }) }),
+    make: (ip) => fromMask(ip, ip.namedMask('center-box', { height: 28, width: 28, channels: 1 })),
     methods: ['projection', 'repaint', 'dps'],
   },
   // 70 % of the pixels missing (30 % kept), one seeded mask for every image.
   'inpaint-random': {
-    make: (ip) =>
-      ip.maskOperator({ mask: ip.namedMask('random', { height: 28, width: 28, channels: 1, ratio: 0.7, seed: 14 }) }),
+    make: (ip) => fromMask(ip, ip.namedMask('random', { height: 28, width: 28, channels: 1, ratio: 0.7, seed: 14 })),
     methods: ['projection', 'repaint', 'dps'],
   },
   'superres-4x': {
@@ -100,7 +108,13 @@ function methodCall(method, base, steps) {
     case 'dps':
       return { ...base, method, steps: steps.dps };
     case 'repaint':
-      return { ...base, method, samplerOptions: { steps: steps.repaint } };
+      return {
+        ...base,
+        method,
+        jumpLength: steps.repaintJump,
+        resamplings: steps.repaintR,
+        samplerOptions: { steps: steps.repaint },
+      };
     default:
       return { ...base, method, samplerOptions: { steps: steps.pc } };
   }
@@ -109,9 +123,11 @@ function methodCall(method, base, steps) {
 export async function runMnist({ mods, opts, emit, log, selected }) {
   const N = Number(opts.n ?? 100);
   const steps = {
-    pc: Number(opts['pc-steps'] ?? 40),
-    dps: Number(opts['dps-steps'] ?? 30),
+    pc: Number(opts['pc-steps'] ?? 30),
+    dps: Number(opts['dps-steps'] ?? 20),
     repaint: Number(opts['repaint-steps'] ?? 20),
+    repaintJump: Number(opts['repaint-jump'] ?? 5),
+    repaintR: Number(opts['repaint-r'] ?? 3),
   };
   const methodsWanted = opts.methods ? String(opts.methods).split(',') : undefined;
   const backend = tf.getBackend();
