@@ -4,7 +4,7 @@ import { dataPrediction, type Sde } from '@sbm/sde';
 import type { AfterStepFn } from '@sbm/samplers';
 import type { LinearOperator } from '../operator';
 import type { ConditionalSampleOptions, ConditionalStats, MethodDefinition } from '../types';
-import { carrierGrid, resolveCarrier, runCarrier, seedStreamOf, type ProjectFn } from './shared-carrier';
+import { carrierGrid, resolveCarrier, runCarrier, streamsOf, type ProjectFn } from './shared-carrier';
 
 /**
  * Song, Shen, Xing & Ermon 2022 ("Solving inverse problems in medical imaging with score-based generative models";
@@ -72,12 +72,12 @@ async function run(opts: ConditionalSampleOptions) {
   const y = opts.y as tf.Tensor;
   const { sde } = opts;
   const carrier = resolveCarrier(opts, 'lambda-projection');
-  const stream = seedStreamOf(opts.seed);
+  const streams = streamsOf(opts.seed);
   const { steps, eps } = carrierGrid(opts, carrier);
   let count = 0;
   const step = (x: tf.Tensor, t: number): tf.Tensor => {
     count++;
-    return lambdaStep(op, sde, x, y, t, lambda, randomNormal(x.shape, stream));
+    return lambdaStep(op, sde, x, y, t, lambda, randomNormal(x.shape, streams.method));
   };
   // PC's grid, t_i = linspace(T, eps, N) (pc.ts). cs.py merges *before* each update at t_i: before the corrector at
   // t_i is after the predictor of t_{i−1} here, so the predictor hook merges at the next grid time t_{i+1}, and
@@ -100,13 +100,13 @@ async function run(opts: ConditionalSampleOptions) {
     return state.xMean === undefined ? { x } : { x, xMean: x };
   };
   // cs.py merges before the first corrector update, i.e. on x_T itself.
-  const init = tf.tidy(() => step(sde.priorSampling(opts.shape, stream), sde.T));
+  const init = tf.tidy(() => step(sde.priorSampling(opts.shape, streams.carrier), sde.T));
   let res;
   try {
     // cs.py's denoise reads the last x (its updates return x, not x_mean): the carrier returns x when it would
     // otherwise denoise, unless the caller says otherwise.
     const overrides = finalDenoise && carrier.hook === 'project' ? { denoise: false } : {};
-    res = await runCarrier(opts, carrier, { project, afterStep, init, overrides }, stream);
+    res = await runCarrier(opts, carrier, { project, afterStep, init, overrides }, streams.carrier);
   } finally {
     init.dispose();
   }

@@ -4,7 +4,7 @@ import type { Sde } from '@sbm/sde';
 import type { AfterStepFn } from '@sbm/samplers';
 import type { LinearOperator } from '../operator';
 import type { ConditionalSampleOptions, ConditionalStats, MethodDefinition } from '../types';
-import { resolveCarrier, runCarrier, seedStreamOf, type ProjectFn } from './shared-carrier';
+import { resolveCarrier, runCarrier, streamsOf, type ProjectFn } from './shared-carrier';
 import { mergeKnown, prepareDecoupled, replaceKnown, type PreparedDecoupled } from './shared-decoupled';
 
 /**
@@ -63,7 +63,7 @@ async function run(opts: ConditionalSampleOptions) {
   const op = opts.operator as LinearOperator;
   const y = opts.y as tf.Tensor;
   const carrier = resolveCarrier(opts, 'projection');
-  const stream = seedStreamOf(opts.seed);
+  const streams = streamsOf(opts.seed);
   const d = await prepareDecoupled(op, y, 'projection');
   const { sde } = opts;
   let count = 0;
@@ -72,11 +72,11 @@ async function run(opts: ConditionalSampleOptions) {
     if (semantics === 'reference') {
       // x_T = T⁻¹(yT ⊙ m + T(prior) ⊙ (1 − m)): the clean known T-coordinates next to prior noise (get_pc_inpainter:
       // data * mask + prior * (1 - mask); get_pc_colorizer does the same in the decoupled space).
-      init = tf.tidy(() => mergeKnown(d, sde.priorSampling(opts.shape, stream), d.yT));
+      init = tf.tidy(() => mergeKnown(d, sde.priorSampling(opts.shape, streams.carrier), d.yT));
     }
     const step = (state: { x: tf.Tensor; xMean?: tf.Tensor }, t: number) => {
       count++;
-      return projectState(d, sde, state, t, stream, semantics);
+      return projectState(d, sde, state, t, streams.method, semantics);
     };
     // score_sde projects at the grid time t_i after both the corrector and the predictor (the predictor's output
     // is nominally at t_i − T/N; the reference uses t_i, and so does this).
@@ -89,7 +89,7 @@ async function run(opts: ConditionalSampleOptions) {
       lastT = state.xMean === undefined ? t : undefined;
       return step(state, t);
     };
-    const res = await runCarrier(opts, carrier, { project, afterStep, init }, stream);
+    const res = await runCarrier(opts, carrier, { project, afterStep, init }, streams.carrier);
     let samples = res.samples;
     if (lastT !== undefined) {
       const a = sde.alpha(lastT);

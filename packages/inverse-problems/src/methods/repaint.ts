@@ -4,7 +4,7 @@ import { dataPrediction } from '@sbm/sde';
 import { Sampler } from '@sbm/samplers';
 import type { LinearOperator } from '../operator';
 import type { ConditionalSampleOptions, ConditionalStats, MethodDefinition } from '../types';
-import { seedStreamOf } from './shared-carrier';
+import { streamsOf } from './shared-carrier';
 import { mergeKnown, prepareDecoupled, replaceKnown } from './shared-decoupled';
 
 /**
@@ -82,7 +82,7 @@ async function run(opts: ConditionalSampleOptions) {
   }
   const op = opts.operator as LinearOperator;
   const y = opts.y as tf.Tensor;
-  const stream = seedStreamOf(opts.seed);
+  const stream = streamsOf(opts.seed).carrier;
   const runner = new Sampler(
     'repaint',
     { seed: stream, signal: opts.signal, onProgress: opts.onProgress, ...so } as never,

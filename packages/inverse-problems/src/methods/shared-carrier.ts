@@ -35,9 +35,17 @@ export interface Carrier {
   samplerOptions: Record<string, unknown>;
 }
 
-/** One stream for every draw of a run (the method's own and the carrier's), so that a seed fixes all of them. */
-export function seedStreamOf(seed: unknown): SeedStream {
-  return isSeedStream(seed) ? seed : new SeedStream(checkSeed(seed));
+/**
+ * The seeds of a run: `carrier` feeds the carrier sampler (and a method's prior draw), `method` the method's own
+ * draws (the noise of its data-consistency steps). A numeric seed gives the carrier exactly the stream an
+ * unconditional run with that seed has, so where the measurement does not touch a coordinate's dynamics the two
+ * runs agree there; the method's stream is forked off a copy of it. A SeedStream argument is used as the carrier's
+ * and forks the method's.
+ */
+export function streamsOf(seed: unknown): { carrier: SeedStream; method: SeedStream } {
+  if (isSeedStream(seed)) return { carrier: seed, method: seed.fork() };
+  const s = checkSeed(seed);
+  return { carrier: new SeedStream(s), method: new SeedStream(s).fork() };
 }
 
 /**
