@@ -17,9 +17,9 @@ export { CORRUPT_DATA_CODE } from './errors';
 export {
   colorizeDigits,
   drawDigitColors,
-  luminance,
+  grayLevel,
   chroma,
-  LUMA_WEIGHTS,
+  GRAY_WEIGHTS,
   COLORED_MNIST_DEFAULTS,
 } from './colored-mnist';
 export type { ColoredMnistData, ColorizeOptions, DigitColorOptions, DigitColors } from './colored-mnist';

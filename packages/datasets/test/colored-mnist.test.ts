@@ -3,11 +3,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { countTensors } from '@sbm/core';
 import {
   COLORED_MNIST_DEFAULTS,
-  LUMA_WEIGHTS,
+  GRAY_WEIGHTS,
   chroma,
   colorizeDigits,
   drawDigitColors,
-  luminance,
+  grayLevel,
   type ColoredMnistData,
 } from '@sbm/datasets';
 import { loadColoredMnist, loadMnist } from '@sbm/datasets/node';
@@ -32,7 +32,7 @@ async function values(d: ColoredMnistData) {
 }
 
 describe('drawDigitColors: the colour rule', () => {
-  it('every pair is tinted and has the minimum luminance contrast, also at other thresholds', () => {
+  it('every pair is tinted and has the minimum gray-level contrast, also at other thresholds', () => {
     for (const opts of [{}, { minContrast: 0.5, minChroma: 0.4, seed: 3 }, { minContrast: 0, minChroma: 0 }]) {
       const n = 2000;
       const { foreground: fg, background: bg } = drawDigitColors(n, opts);
@@ -43,7 +43,7 @@ describe('drawDigitColors: the colour rule', () => {
       let lo = Infinity;
       let hi = -Infinity;
       for (let i = 0; i < n; i++) {
-        worstContrast = Math.min(worstContrast, Math.abs(luminance(fg, i) - luminance(bg, i)));
+        worstContrast = Math.min(worstContrast, Math.abs(grayLevel(fg, i) - grayLevel(bg, i)));
         worstChroma = Math.min(worstChroma, chroma(fg, i), chroma(bg, i));
       }
       for (const c of [fg, bg]) {
@@ -59,23 +59,25 @@ describe('drawDigitColors: the colour rule', () => {
     }
   });
 
-  it('luminance uses the Rec. 709 weights and chroma is max − min', () => {
-    expect(LUMA_WEIGHTS[0] + LUMA_WEIGHTS[1] + LUMA_WEIGHTS[2]).toBeCloseTo(1, 12);
-    expect(luminance([1, 0, 0])).toBe(0.2126);
-    expect(luminance([0, 1, 0, 0, 0, 1], 1)).toBe(0.0722);
+  it('the gray level is the channel mean (score_sde colorizer channel 0 over √3) and chroma is max − min', () => {
+    expect(Array.from(GRAY_WEIGHTS)).toEqual([1 / 3, 1 / 3, 1 / 3]);
+    expect(grayLevel([0.3, 0.6, 0.9])).toBeCloseTo(0.6, 12);
+    expect(grayLevel([0, 1, 0, 0, 0, 0.75], 1)).toBe(0.25);
     expect(chroma([0.2, 0.9, 0.5])).toBeCloseTo(0.7, 12);
+    expect(chroma([0.4, 0.1, 0.3, 0.5, 0.5, 0.5], 1)).toBe(0);
   });
 
   it('the rule rejects: the accepted contrasts are not what unconstrained uniform colours give', () => {
-    // With minContrast 0 about 1/3 of uniform pairs have |ΔY| < 0.3 (|ΔY| has sd ≈ 0.31); the default rule has none.
+    // With minContrast 0 about 79 % of uniform pairs have |Δg| < 0.3 (Δg = difference of two means of three
+    // uniforms, sd = 1/√18 ≈ 0.24); the default rule has none (checked above).
     const n = 600;
     const free = drawDigitColors(n, { minContrast: 0, minChroma: 0 });
     let low = 0;
     for (let i = 0; i < n; i++) {
-      if (Math.abs(luminance(free.foreground, i) - luminance(free.background, i)) < 0.3) low++;
+      if (Math.abs(grayLevel(free.foreground, i) - grayLevel(free.background, i)) < 0.3) low++;
     }
-    // Binomial(600, p ≈ 0.34): mean ≈ 204, sd ≈ 12; 100 is more than 8 sd below.
-    expect(low).toBeGreaterThan(100);
+    // Binomial(600, p ≈ 0.79): mean ≈ 475, sd ≈ 10; 300 is more than 17 sd below.
+    expect(low).toBeGreaterThan(300);
   });
 
   it('same seed ⇒ same colours; another seed or the other split ⇒ other colours; image i does not depend on n', () => {
@@ -93,7 +95,7 @@ describe('drawDigitColors: the colour rule', () => {
     expectThrowsSbm(
       () => drawDigitColors(3, { minContrast: 0.9 }),
       'INVALID_ARGUMENT',
-      /minContrast: expected a finite number >= 0 <= 0.6.*0.9/,
+      /minContrast: expected a finite number >= 0 <= 0.5.*0.9/,
     );
     expectThrowsSbm(() => drawDigitColors(3, { minChroma: -1 }), 'INVALID_ARGUMENT', /minChroma:.*-1/);
     expectThrowsSbm(() => drawDigitColors(3, { seed: 1.5 }), 'INVALID_ARGUMENT', /seed: expected an integer.*1.5/);
