@@ -13,10 +13,10 @@ export { gaussianOperator } from './operators/gaussian';
 export type { GaussianOperatorOptions } from './operators/gaussian';
 export { denseOperator, materialize, withPinv } from './operators/dense';
 export type { DenseOperatorOptions } from './operators/dense';
-export { radonOperator, filteredBackProjection } from './operators/radon';
-export type { RadonOperatorOptions } from './operators/radon';
-export { mriOperator, zeroFilledInverse } from './operators/mri';
-export type { MriOperatorOptions } from './operators/mri';
+export { radonOperator, filteredBackProjection, radonGeometry } from './operators/radon';
+export type { RadonOperatorOptions, RadonGeometry, FilteredBackProjectionOptions } from './operators/radon';
+export { mriOperator, zeroFilledInverse, mriColumnMask } from './operators/mri';
+export type { MriOperatorOptions, MriColumnMaskOptions } from './operators/mri';
 export { namedMask } from './masks';
 export type { MaskName, NamedMaskOptions } from './masks';
 // Classical reconstructions the methods are compared with.
