@@ -315,7 +315,15 @@ describe('dps: failures free every tensor', () => {
       'INVALID_ARGUMENT',
       /betaMax \/ N < 1/,
     );
-    await expectRejectsSbm(conditionalSample({ ...o, steps: 12 }), 'INVALID_ARGUMENT', /betaMax \/ N < 1/);
+    await expectRejectsSbm(
+      conditionalSample({ ...o, steps: 12 }),
+      'INVALID_ARGUMENT',
+      /^steps: sampler 'reverse-diffusion' runs on the "vp" SDE's 12-step chain, which refuses it \(.*betaMax \/ N < 1.*\); use more steps or sampler 'euler-maruyama'/,
+    );
+    // Euler–Maruyama is continuous-time: 12 steps are fine.
+    const em = await conditionalSample({ ...o, steps: 12, sampler: 'euler-maruyama' });
+    expect(em.stats).toMatchObject({ sampler: 'euler-maruyama', nfe: 12 });
+    em.samples.dispose();
     expect(countTensors()).toBe(before);
     expect(getMethod('dps').samplers).toEqual(['reverse-diffusion', 'ancestral', 'euler-maruyama']);
     tf.dispose([y, badInit]);

@@ -150,9 +150,17 @@ async function runDps(opts: ConditionalSampleOptions): Promise<Omit<ConditionalR
   const b = opts.shape[0];
   // The SMLD / DDPM chains refuse some step counts (VP: β_max/N < 1): let them say so before anything is allocated.
   if (ON_GRID.has(predictorName) && (denoise ? steps - 1 : steps) > 0) {
-    tf.tidy(() => {
-      sde.discretize(tf.zeros([1, ...opts.shape.slice(1)]), fillTime(1, grid[0]));
-    });
+    try {
+      tf.tidy(() => {
+        sde.discretize(tf.zeros([1, ...opts.shape.slice(1)]), fillTime(1, grid[0]));
+      });
+    } catch (e) {
+      throw new SbmError(
+        'INVALID_ARGUMENT',
+        `steps: sampler '${predictorName}' runs on the "${sde.name}" SDE's ${steps}-step chain, which refuses it (${e instanceof Error ? e.message : String(e)}); use more steps or sampler 'euler-maruyama'`,
+        { argument: 'steps', cause: e },
+      );
+    }
   }
   const result = await run.run<{ x: tf.Tensor }>({
     steps,
