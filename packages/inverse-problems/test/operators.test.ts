@@ -412,6 +412,38 @@ describeWithBackends('measurement operators', ({ backend }) => {
     expect(countTensors()).toBe(before);
   });
 
+  it('the gradient of ½‖A x‖² through forward is Aᵀ A x (what DPS differentiates)', async () => {
+    const before = countTensors();
+    for (const { op, terms } of odd()) {
+      const r = tf.tidy(() => {
+        const x = randomTensor([2, ...op.inShape], 31);
+        const g = tf.grad((v: tf.Tensor) => tf.mul(0.5, tf.sum(tf.square(op.forward(v)))))(x);
+        const want = op.adjoint(op.forward(x));
+        return tf.stack([tf.max(tf.abs(tf.sub(g, want))), tf.max(tf.abs(want))]);
+      });
+      const [err, scale] = await r.data();
+      r.dispose();
+      // Same products, possibly in another summation order: a few roundings of `terms`-term sums.
+      expect(err, op.name).toBeLessThanOrEqual(4 * terms * U * Math.max(scale, 1));
+      op.dispose!();
+    }
+    expect(countTensors()).toBe(before);
+  });
+
+  it('withPinv keeps the operator’s decoupled form and data members; its dispose frees both', async () => {
+    const before = countTensors();
+    const base = maskOperator({ mask: [[1, 0, 1]] });
+    const op = await withPinv(base);
+    expect(op.decoupled).toBe(base.decoupled);
+    expect((op as typeof base).mask).toBe(base.mask);
+    const p = tf.tidy(() => op.pinv!(tf.tensor([[[2, 3, 4]]])));
+    expect(Array.from(await p.data())).toEqual([2, 0, 4]);
+    p.dispose();
+    op.dispose!();
+    expect(base.mask.isDisposed).toBe(true);
+    expect(countTensors()).toBe(before);
+  });
+
   it('checkOperator rejects a deliberately wrong adjoint naming operator, without leaking', async () => {
     const before = countTensors();
     const down = downsampleOperator({ inShape: [4, 6, 1], factor: 2 });
