@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { decode, encode } from 'fast-png';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { indicesArg, intRangeArg, rangeArg } from '../src/commands/inverse-commands';
-import { validateForShape, validateInverseFlags, type InverseCliOptions } from '../src/commands/inverse';
+import { testSetFor, validateForShape, validateInverseFlags, type InverseCliOptions } from '../src/commands/inverse';
 import { UsageError } from '../src/errors';
 import { buildStaleDist, Child, errorLines, fineProgressEnv, root, sbmAsync, type Result } from './helpers';
 
@@ -82,9 +82,13 @@ describe('flag parsing (in-process)', () => {
     );
     expect(() => validateForShape('colorize', base, [28, 28, 1])).toThrow(/^--ckpt: colorize needs an RGB model/);
     expect(() => validateForShape('inpaint', base, [32, 32, 3])).toThrow(
-      /^--n: MNIST test-set images are \[28, 28, 1\]/,
+      /^--n: the test sets are MNIST's \[28, 28, 1\] and colored-mnist's \[28, 28, 3\] images, the checkpoint's are \[32, 32, 3\]: pass --images$/,
     );
     expect(() => validateForShape('inpaint', { ...base, images: ['a.png'] }, [32, 32, 3])).not.toThrow();
+    // RGB 28×28 models read coloured MNIST for every task, gray ones MNIST.
+    expect(testSetFor([28, 28, 3])).toBe('colored-mnist:test');
+    expect(testSetFor([28, 28, 1])).toBe('mnist:test');
+    expect(() => validateForShape('superres', base, [28, 28, 3])).not.toThrow();
   });
 });
 

@@ -112,10 +112,10 @@ export function addInverseCommands(program: Command, kit: CommandKit): void {
     const c = program
       .command(task)
       .description(
-        `${spec.title} with an unconditional checkpoint: reconstructs MNIST test images (or PNGs) from ${spec.measurement}; writes a grid (rows: truth, measurement, reconstructions) and PSNR / SSIM / ‖Ax − y‖ against the classical baselines.`,
+        `${spec.title} with an unconditional checkpoint: reconstructs test-set images (or PNGs) from ${spec.measurement}; writes a grid (rows: truth, measurement, reconstructions) and PSNR / SSIM / ‖Ax − y‖ against the classical baselines.`,
       )
       .requiredOption('--ckpt <dir>', 'run folder written by sbm train (or sbm import)')
-      .option('--indices <list>', `${spec.dataSet} indices, comma-separated (e.g. 0,1,2)`, indicesArg)
+      .option('--indices <list>', `indices into ${spec.dataSet}, comma-separated (e.g. 0,1,2)`, indicesArg)
       .option(
         '--n <n>',
         `the first n images of ${spec.dataSet} (default 4 without --indices / --images)`,

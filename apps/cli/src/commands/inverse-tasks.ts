@@ -5,7 +5,7 @@ export const INVERSE_TASKS = {
     operator: 'mask',
     method: 'projection',
     measurement: 'the pixels a mask keeps',
-    dataSet: 'MNIST test-set',
+    dataSet: 'the MNIST test set (colored-mnist:test for RGB models)',
     seeded: 'random mask (--mask random)',
   },
   colorize: {
@@ -13,7 +13,7 @@ export const INVERSE_TASKS = {
     operator: 'grayscale',
     method: 'projection',
     measurement: 'their gray channel',
-    dataSet: 'colored-mnist:test',
+    dataSet: 'the colored-mnist test set',
     seeded: undefined,
   },
   superres: {
@@ -21,7 +21,7 @@ export const INVERSE_TASKS = {
     operator: 'downsample',
     method: 'lambda-projection',
     measurement: 'k×k block averages',
-    dataSet: 'MNIST test-set',
+    dataSet: 'the MNIST test set (colored-mnist:test for RGB models)',
     seeded: undefined,
   },
   cs: {
@@ -29,7 +29,7 @@ export const INVERSE_TASKS = {
     operator: 'gaussian',
     method: 'lambda-projection',
     measurement: 'random Gaussian projections',
-    dataSet: 'MNIST test-set',
+    dataSet: 'the MNIST test set (colored-mnist:test for RGB models)',
     seeded: 'Gaussian measurement matrix',
   },
   ct: {
@@ -37,7 +37,7 @@ export const INVERSE_TASKS = {
     operator: 'radon',
     method: 'lambda-projection',
     measurement: 'a sparse-view parallel-beam sinogram',
-    dataSet: 'MNIST test-set',
+    dataSet: 'the MNIST test set (colored-mnist:test for RGB models)',
     seeded: undefined,
   },
   mri: {
@@ -45,7 +45,7 @@ export const INVERSE_TASKS = {
     operator: 'mri',
     method: 'lambda-projection',
     measurement: 'undersampled k-space columns',
-    dataSet: 'MNIST test-set',
+    dataSet: 'the MNIST test set (colored-mnist:test for RGB models)',
     seeded: 'k-space column mask',
   },
 } as const;

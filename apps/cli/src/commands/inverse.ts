@@ -115,6 +115,13 @@ function reword(e: unknown): unknown {
   if (!isSbmError(e) || !['INVALID_ARGUMENT', 'UNKNOWN_NAME', 'INVALID_SHAPE'].includes(e.code)) return e;
   const first = e.message.split('\n')[0];
   const arg = typeof e.details?.argument === 'string' ? e.details.argument : undefined;
+  const inSampler =
+    (arg ? /^samplerOptions\.(\w+)$/.exec(arg) : null) ?? /^(?:[\w-]+: )?samplerOptions\.(\w+): /.exec(first);
+  if (inSampler) {
+    // Set by its own flag (--steps, --snr, --eps) or inside --sampler-options.
+    const flag = fromFlags.has(inSampler[1]) ? FLAGS[inSampler[1]] : '--sampler-options';
+    return new UsageError(`${flag}: ${first.replace(/^(?:[\w-]+: )?samplerOptions\.\w+: /, '')} [${e.code}]`);
+  }
   if (arg && Object.prototype.hasOwnProperty.call(FLAGS, arg)) {
     const rest = first.replace(new RegExp(`^(?:[\\w-]+: )?${arg}: `), '');
     return new UsageError(`${FLAGS[arg]}: ${rest} [${e.code}]`);
@@ -242,14 +249,17 @@ export function validateForShape(task: InverseTask, o: InverseCliOptions, shape:
   if ((task === 'ct' || task === 'mri') && h !== w) {
     throw new UsageError(`--ckpt: ${task} needs square images, the checkpoint's are ${h}×${w}`);
   }
-  if (o.images === undefined) {
-    const want = task === 'colorize' ? [28, 28, 3] : [28, 28, 1];
-    if (shape.join() !== want.join()) {
-      throw new UsageError(
-        `--${o.indices ? 'indices' : 'n'}: ${INVERSE_TASKS[task].dataSet} images are [${want.join(', ')}], the checkpoint's are [${shape.join(', ')}]: pass --images`,
-      );
-    }
+  if (o.images === undefined && testSetFor(shape) === undefined) {
+    throw new UsageError(
+      `--${o.indices ? 'indices' : 'n'}: the test sets are MNIST's [28, 28, 1] and colored-mnist's [28, 28, 3] images, the checkpoint's are [${shape.join(', ')}]: pass --images`,
+    );
   }
+}
+
+/** The test set whose images have the model's shape: MNIST for gray 28×28 models, coloured MNIST for RGB ones. */
+export function testSetFor(shape: readonly number[]): 'mnist:test' | 'colored-mnist:test' | undefined {
+  const s = shape.join();
+  return s === '28,28,1' ? 'mnist:test' : s === '28,28,3' ? 'colored-mnist:test' : undefined;
 }
 
 /** A PNG as [H, W, C] in `range`, resized to the model's side. */
@@ -267,16 +277,13 @@ async function readPng(flag: string, file: string, size: number, channels: 1 | 3
 
 interface Inputs {
   x: tf.Tensor4D;
+  /** The test set the indices refer to (undefined for --images). */
+  data?: string;
   /** What each row is, for the JSON: a test-set index or a file. */
   ids: ({ index: number } | { file: string })[];
 }
 
-async function loadInputs(
-  task: InverseTask,
-  o: InverseCliOptions,
-  shape: number[],
-  range: [number, number],
-): Promise<Inputs> {
+async function loadInputs(o: InverseCliOptions, shape: number[], range: [number, number]): Promise<Inputs> {
   const [size, , c] = shape;
   if (o.images) {
     const imgs: tf.Tensor3D[] = [];
@@ -290,7 +297,8 @@ async function loadInputs(
   const indices = o.indices ?? Array.from({ length: o.n ?? 4 }, (_, i) => i);
   const limit = Math.max(...indices) + 1;
   let images: tf.Tensor4D;
-  if (task === 'colorize') {
+  const data = testSetFor(shape)!;
+  if (data === 'colored-mnist:test') {
     // The coloured-digits test set of @sbm/datasets (colour seed 0: the fixed set sbm train --data colored-mnist uses).
     const d = await loadColoredMnist({ split: 'test', range, n: limit, seed: 0 });
     tf.dispose([d.labels, d.foreground, d.background]);
@@ -301,7 +309,7 @@ async function loadInputs(
     images = d.images;
   }
   try {
-    return { x: tf.gather(images, indices) as tf.Tensor4D, ids: indices.map((index) => ({ index })) };
+    return { x: tf.gather(images, indices) as tf.Tensor4D, data, ids: indices.map((index) => ({ index })) };
   } finally {
     images.dispose();
   }
@@ -425,7 +433,11 @@ async function loadModel(o: CommonCliOptions) {
   return { model, config, sde, score, range: (config.dataRange ?? [0, 1]) as [number, number] };
 }
 
+/** Sampler options the flags set (the rest came in --sampler-options), for reword. */
+const fromFlags = new Set<string>();
+
 function samplerOptions(o: CommonCliOptions): Record<string, unknown> {
+  for (const k of ['steps', 'snr', 'eps'] as const) if (o[k] !== undefined) fromFlags.add(k);
   return {
     ...(o.steps !== undefined ? { steps: o.steps } : {}),
     ...(o.snr !== undefined ? { snr: o.snr } : {}),
@@ -493,7 +505,7 @@ export async function inverseCommand(task: InverseTask, o: InverseCliOptions): P
   try {
     const shape = config.data.sampleShape;
     validateForShape(task, o, shape);
-    const inputs = await loadInputs(task, o, shape, range);
+    const inputs = await loadInputs(o, shape, range);
     tensors.push(inputs.x);
     op = await buildOperator(task, o, shape);
     const b = inputs.x.shape[0];
@@ -582,6 +594,7 @@ export async function inverseCommand(task: InverseTask, o: InverseCliOptions): P
       step: config.step,
       ema: o.ema,
       seed: o.seed,
+      data: inputs.data ?? 'images',
       operator: { name: op.name, inShape: op.inShape, outShape: op.outShape, ...operatorSettings(task, o) },
       noiseStd,
       method,
@@ -710,7 +723,11 @@ export async function guidedCommand(o: GuidedCliOptions): Promise<number> {
     tensors.push(result.samples);
     const clean = await evalNode.loadDefaultClassifier({ inputRange: range });
     disposers.push(() => clean.dispose());
-    const { probs, classes } = await clean.predict(result.samples as tf.Tensor4D, { range });
+    const { probs, classes } = await clean.predict(result.samples as tf.Tensor4D, {
+      range,
+      // Samples overshoot the data range (an untrained model by far): judged as the grid shows them, clipped.
+      outOfRange: 'clip',
+    });
     tensors.push(probs, classes);
     const predicted = Array.from(await classes.data());
     const agree = predicted.filter((c) => c === o.label).length;
