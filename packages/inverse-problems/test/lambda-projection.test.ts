@@ -6,6 +6,7 @@ import { describeWithBackends, expectRejectsSbm } from '@sbm/test-harness';
 import { VeSde, VpSde, type ScoreFn } from '@sbm/sde';
 import { floorOf, meanSwd } from '@sbm/samplers/testing';
 import { conditionalSample, type LinearOperator } from '@sbm/inverse-problems';
+import type { LambdaProjectionStats } from '../src/methods/lambda-projection';
 import { lambdaStep } from '../src/methods/lambda-projection';
 
 type M = number[][];
@@ -139,9 +140,9 @@ describeWithBackends('lambda-projection: the cs.py merge, hooks, errors, leaks',
   it('PC: 2N data-consistency steps (x_T, then after each corrector and each predictor but the last), N + 1 NFE, ‖A x − y‖ ≈ 0', async () => {
     const before = countTensors();
     const res = await conditionalSample({ ...base(), seed: 3, samplerOptions: { steps: 6 } });
-    expect(res.stats.projections).toBe(12);
+    expect((res.stats as LambdaProjectionStats).projections).toBe(12);
     expect(res.stats.nfe).toBe(2 * 6 + 1);
-    expect(res.stats.lambda).toBe(1);
+    expect((res.stats as LambdaProjectionStats).lambda).toBe(1);
     // The hard merge leaves A x = y up to float32 rounding of the two matrix products (entries of size ≈ 1).
     expect(Math.max(...res.residual)).toBeLessThan(1e-5);
     res.samples.dispose();
@@ -157,7 +158,7 @@ describeWithBackends('lambda-projection: the cs.py merge, hooks, errors, leaks',
     const before = countTensors();
     for (const sampler of ['euler', 'dpm-solver']) {
       const res = await conditionalSample({ ...base(), seed: 4, sampler, lambda: 0.841, samplerOptions: { steps: 5 } });
-      expect(res.stats.projections, sampler).toBe(6);
+      expect((res.stats as LambdaProjectionStats).projections, sampler).toBe(6);
       expect(res.stats.nfe, sampler).toBe(6);
       expect(Math.max(...res.residual), sampler).toBeLessThan(1e-5);
       res.samples.dispose();

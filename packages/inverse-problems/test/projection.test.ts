@@ -8,6 +8,7 @@ import { sample } from '@sbm/samplers';
 import { floorOf, meanSwd } from '@sbm/samplers/testing';
 import { conditionalSample, type LinearOperator } from '@sbm/inverse-problems';
 import { projectState } from '../src/methods/projection';
+import type { ProjectionStats } from '../src/methods/projection';
 import { prepareDecoupled } from '../src/methods/shared-decoupled';
 
 // ---------- small operators built here (the package's own mask / grayscale operators are tested elsewhere) ----------
@@ -137,7 +138,7 @@ describeWithBackends('projection: semantics, hooks, errors, leaks', () => {
     }
     // The last predictor noise on VE at eps is G ≈ σ_min-scale: small but not zero.
     expect(differ).toBeGreaterThan(1e-4);
-    expect(ref.stats.projections).toBe(6); // after the corrector and the predictor of each of 3 steps
+    expect((ref.stats as ProjectionStats).projections).toBe(6); // after the corrector and the predictor of each of 3 steps
     expect(ref.residual.every((e) => e === 0)).toBe(true);
     tf.dispose([ref.samples, cor.samples, uMean.samples, uX.samples]);
     expect(countTensors()).toBe(before);
@@ -190,7 +191,7 @@ describeWithBackends('projection: semantics, hooks, errors, leaks', () => {
   it("rides a grid solver through afterStep ('euler'): one projection per step, known coordinates exact", async () => {
     const before = countTensors();
     const res = await conditionalSample({ ...base(), seed: 2, sampler: 'euler', samplerOptions: { steps: 7 } });
-    expect(res.stats.projections).toBe(7);
+    expect((res.stats as ProjectionStats).projections).toBe(7);
     expect(res.stats.nfe).toBe(7);
     expect(res.stats.sampler).toBe('euler');
     expect(Math.max(...res.residual)).toBe(0);

@@ -6,6 +6,7 @@ import { describeWithBackends, expectRejectsSbm } from '@sbm/test-harness';
 import { VeSde, VpSde, type ScoreFn } from '@sbm/sde';
 import { floorOf, meanSwd } from '@sbm/samplers/testing';
 import { conditionalSample, type LinearOperator } from '@sbm/inverse-problems';
+import type { RepaintStats } from '../src/methods/repaint';
 import { repaintSchedule } from '../src/methods/repaint';
 
 /** Inpainting of the `known` coordinates of a D-vector: A = rows of I, decoupled with T = I. */
@@ -80,8 +81,8 @@ describeWithBackends('repaint: schedule on the shared loop, errors, leaks', () =
       onProgress: (p) => ts.push(p.t),
     });
     expect(res.stats.nfe).toBe(21);
-    expect(res.stats.down).toBe(21);
-    expect(res.stats.up).toBe(9);
+    expect((res.stats as RepaintStats).down).toBe(21);
+    expect((res.stats as RepaintStats).up).toBe(9);
     expect(res.stats.steps).toBe(30);
     expect(ts.length).toBe(30);
     // Levels ℓ sit at t = eps + (ℓ + 1)(T − eps)/steps: the run ends at eps, and its first move reaches level 10.

@@ -123,7 +123,7 @@ describeWithBackends('afterStep hook', () => {
           shape,
           seed: 1,
           steps: 5,
-          afterStep: (s) => {
+          afterStep: (s: { x: tf.Tensor }) => {
             if (++n === 3) throw new Error('user hook failed');
             return s;
           },
