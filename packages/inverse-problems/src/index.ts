@@ -4,24 +4,25 @@ export { registerOperator, createOperator, listOperators, unregisterOperator } f
 export type { LinearOperator, DecoupledForm, AdjointTestOptions, AdjointTestResult } from './operator';
 export type { OperatorFactory } from './operator-registry';
 export { maskOperator } from './operators/mask';
-export type { MaskOperatorOptions } from './operators/mask';
+export type { MaskOperatorOptions, MaskOperator } from './operators/mask';
 export { grayscaleOperator, decoupleColors, coupleColors, COLOR_DECOUPLE_MATRIX } from './operators/grayscale';
-export type { GrayscaleOperatorOptions } from './operators/grayscale';
+export type { GrayscaleOperatorOptions, GrayscaleOperator } from './operators/grayscale';
 export { downsampleOperator } from './operators/downsample';
-export type { DownsampleOperatorOptions } from './operators/downsample';
+export type { DownsampleOperatorOptions, DownsampleOperator } from './operators/downsample';
 export { gaussianOperator } from './operators/gaussian';
-export type { GaussianOperatorOptions } from './operators/gaussian';
-export { denseOperator, materialize, withPinv } from './operators/dense';
+export type { GaussianOperatorOptions, GaussianOperator } from './operators/gaussian';
+export { denseOperator, matrixOperator, materialize, withPinv } from './operators/dense';
 export type { DenseOperatorOptions } from './operators/dense';
 export { radonOperator, filteredBackProjection, radonGeometry } from './operators/radon';
 export type { RadonOperatorOptions, RadonGeometry, FilteredBackProjectionOptions } from './operators/radon';
 export { mriOperator, zeroFilledInverse, mriColumnMask } from './operators/mri';
 export type { MriOperatorOptions, MriColumnMaskOptions } from './operators/mri';
-export { namedMask } from './masks';
+export { namedMask, namedPixelMask, MASK_NAMES } from './masks';
 export type { MaskName, NamedMaskOptions } from './masks';
 // Classical reconstructions the methods are compared with.
-export { registerBaseline, baselinesFor, runBaseline } from './baselines';
-export type { BaselineFn } from './baselines';
+export { registerBaseline, unregisterBaseline, listBaselines, baselinesFor, runBaseline } from './baselines';
+export type { BaselineFn, BaselineOptions } from './baselines';
+export { pseudoInverse, symmetricEigen } from './linalg';
 
 // Conditional sampling.
 export { conditionalSample } from './conditional-sample';
