@@ -281,7 +281,7 @@ describeWithBackends(
       );
       expect(worst).toBeLessThan(1e-3);
       tf.dispose([xs, ts, got, exact]);
-      const n = 2000;
+      const n = 1000;
       const { refs, floor } = references(conditional[1], n);
       let d = 0;
       const seeds = [7, 8];
@@ -320,10 +320,10 @@ describeWithBackends(
 describeWithBackends(
   'DPS on the oracle (an approximate method): closer to the exact posterior than the prior is',
   () => {
-    it('2-D, m = 1, σ_y = 0.3: posterior-mean error and sliced W2 per NFE (VP, ζ = 1, n = 500)', async () => {
+    it('2-D, m = 1, σ_y = 0.3: posterior-mean error and sliced W2 per NFE (VP, ζ = 1, n = 300)', async () => {
       const p = await problem(mixture2d(), 1, 0.3, 5);
       const sde = new VpSde();
-      const n = 500;
+      const n = 300;
       const before = countTensors();
       const { refs, floor } = references(p.posterior, n);
       const post = p.posterior.mean();
