@@ -186,6 +186,11 @@ describe("method 'guidance'", () => {
       /^samplerOptions\.seed: give seed as an option of conditionalSample/,
     );
     await expectRejectsSbm(
+      conditionalSample({ ...base, seed: 1, samplerOptions: { sampler: 'em' } }),
+      'INVALID_ARGUMENT',
+      /^samplerOptions\.sampler: give sampler as an option of conditionalSample/,
+    );
+    await expectRejectsSbm(
       conditionalSample({ ...base, seed: 1, samplerOptions: { stpes: 2 } }),
       'INVALID_ARGUMENT',
       /stpes.*did you mean "steps"/,

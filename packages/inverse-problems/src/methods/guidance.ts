@@ -139,7 +139,7 @@ export function classifierGuidedScore(score: ScoreFn, opts: GuidanceOptions): Sc
   return guided(score, checkGuidance(opts), { vjp: 0 });
 }
 
-const RESERVED = ['sde', 'score', 'shape', 'seed', 'signal', 'onProgress'];
+const RESERVED = ['sampler', 'sde', 'score', 'shape', 'seed', 'signal', 'onProgress'];
 
 async function runGuidance(opts: ConditionalSampleOptions): Promise<Omit<ConditionalResult, 'residual'>> {
   const g = checkGuidance(opts);
