@@ -372,16 +372,16 @@ describeWithBackends(
       expect(r.stats.nfe).toBe(50);
     });
 
-    it('five-component mixture, PC (100 steps): approximate — far closer to the posterior than the prior, not at the floor', async () => {
+    it('five-component mixture, PC (60 steps): approximate — far closer to the posterior than the prior, not at the floor', async () => {
       // mixture2d given x₀ = 1: a multimodal posterior. Replacement under-conditions (see above), which on a mixture
-      // mis-weights the modes (observed over seeds 7–9: swd 6.8–8.6 × floor, mean 0.53–0.79 against 1.64; the
-      // prior's swd is 2.08). Asserted, as an honest bound for an approximate method: the known coordinate is exact
+      // mis-weights the modes (observed: 100 steps, seeds 7–9: swd 6.8–8.6 × floor, mean 0.53–0.79 against 1.64;
+      // 60 steps, seed 7: 9.3 × floor, mean 0.43; the prior's swd is 2.08, 21 × floor). Asserted, as an honest bound for an approximate method: the known coordinate is exact
       // and the samples are within half the prior's sliced W2 of the posterior.
       const g = mixture2d();
-      const r = await run(g, 1, { samplerOptions: { steps: 100 } });
+      const r = await run(g, 1, { samplerOptions: { steps: 60 } });
       const post = g.conditionOnCoordinates([0], [1]).full;
       console.log(
-        `[projection] mixture2d PC 100: mean ${r.mean.toFixed(4)} (exact ${post.mean()[1].toFixed(4)}) var ${r.variance.toFixed(3)} (${post.covariance()[1][1].toFixed(3)}) swd ${r.d.toFixed(4)} floor ${r.floor.toFixed(4)} ratio ${(r.d / r.floor).toFixed(2)} prior ${r.dPrior.toFixed(3)}`,
+        `[projection] mixture2d PC 60: mean ${r.mean.toFixed(4)} (exact ${post.mean()[1].toFixed(4)}) var ${r.variance.toFixed(3)} (${post.covariance()[1][1].toFixed(3)}) swd ${r.d.toFixed(4)} floor ${r.floor.toFixed(4)} ratio ${(r.d / r.floor).toFixed(2)} prior ${r.dPrior.toFixed(3)}`,
       );
       expect(r.known.every((e) => e === 1)).toBe(true);
       expect(r.d).toBeLessThan(0.5 * r.dPrior);
