@@ -255,7 +255,7 @@ describe('the commands as child processes', () => {
       expect(unknownDiff).toBeGreaterThan(100);
     }, 60_000);
 
-    it('colorize, superres, cs, ct, mri and guided write a grid and parseable metrics', async () => {
+    it('colorize, superres, cs, ct and mri write a grid and parseable metrics', async () => {
       const common = ['--n', '2', '--steps', '2'];
       const jobs: { name: string; args: string[]; cols: number; channels: number }[] = [
         { name: 'colorize', args: ['colorize', '--ckpt', color, ...common], cols: 3, channels: 3 },

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { listMethods } from '@sbm/inverse-problems';
+import { getMethod, listMethods } from '@sbm/inverse-problems';
 import { listSamplers } from '@sbm/samplers';
 import { UsageError } from '../errors';
 import { choiceArg, oneOf } from '../registries';
@@ -105,6 +105,11 @@ function addSamplingOptions(c: Command, kit: CommandKit): void {
     .addOption(kit.backendOption());
 }
 
+/** The registered methods that condition on a measurement (all but guidance; a plugin's included). */
+function measurementMethods(): string[] {
+  return listMethods().filter((m) => getMethod(m).needsMeasurement);
+}
+
 /** Registers sbm inpaint | colorize | superres | cs | ct | mri | guided on `program`. */
 export function addInverseCommands(program: Command, kit: CommandKit): void {
   for (const task of Object.keys(INVERSE_TASKS) as InverseTask[]) {
@@ -123,7 +128,7 @@ export function addInverseCommands(program: Command, kit: CommandKit): void {
       )
       .option(
         '--images <files>',
-        `PNG files instead of ${spec.dataSet} (comma-separated; resized to the model's size)`,
+        "PNG files instead of test-set images (comma-separated; converted to the model's channels and size)",
         imagesArg,
       );
     if (task === 'inpaint') {
@@ -160,8 +165,8 @@ export function addInverseCommands(program: Command, kit: CommandKit): void {
       .addOption(
         new Option(
           '--method <name>',
-          `conditional sampler (default ${spec.method}; ${oneOf(listMethods())})`,
-        ).argParser(choiceArg('--method', () => listMethods().filter((m) => m !== 'guidance'))),
+          `conditional sampler (default ${spec.method}; ${oneOf(measurementMethods())})`,
+        ).argParser(choiceArg('--method', measurementMethods)),
       )
       .option(
         '--lambda <x>',

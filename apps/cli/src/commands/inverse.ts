@@ -11,7 +11,6 @@ import {
   measurementResidual,
   namedMask,
   runBaseline,
-  withPinv,
   zeroFilledInverse,
   type ConditionalResult,
   type LinearOperator,
@@ -391,12 +390,8 @@ async function measurementImage(
   }
   if (task === 'ct') return filteredBackProjection(op, y);
   if (task === 'mri') return zeroFilledInverse(op, y);
-  if (op.pinv) return op.pinv(y);
-  if (task === 'cs') {
-    const withP = await withPinv(op);
-    return withP.pinv!(y);
-  }
-  return op.adjoint(y);
+  // Every built-in operator has A⁺; Aᵀ y is the fallback for a plugin's that has none.
+  return op.pinv ? op.pinv(y) : op.adjoint(y);
 }
 
 /** Maps [lo, hi] data onto [0, 1] (clipped): PSNR and SSIM are reported on that scale, R = 1. */
@@ -514,10 +509,15 @@ export async function inverseCommand(task: InverseTask, o: InverseCliOptions): P
     const noiseSeed = seeds.next();
     const sampleSeed = seeds.next();
     const noiseStd = o.noiseStd ?? 0;
-    // y = A x₀ + σ_y n in the model's data units (the range it trained on).
+    // y = A x₀ + σ_y n in the model's data units (the range it trained on). A decoupled A = M·T keeps the unmeasured
+    // coordinates in y as zeros (inpainting's missing pixels, MRI's skipped columns): the noise goes on the measured
+    // ones only, n ← A A⁺ n (the projection onto range(A); the identity where A has full row rank).
     const y = tf.tidy(() => {
       const ax = op!.forward(inputs.x);
-      return noiseStd > 0 ? tf.add(ax, tf.mul(randomNormal(ax.shape, noiseSeed), noiseStd)) : ax;
+      if (noiseStd === 0) return ax;
+      let n = randomNormal(ax.shape, noiseSeed);
+      if (op!.decoupled && op!.pinv) n = op!.forward(op!.pinv(n));
+      return tf.add(ax, tf.mul(n, noiseStd));
     });
     tensors.push(y);
     // K reconstructions per input: row i·K + j is input i's j-th.
