@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { getMethod, listMethods } from '@sbm/inverse-problems';
+import { getMethod, listMethods, MASK_NAMES } from '@sbm/inverse-problems';
 import { listSamplers } from '@sbm/samplers';
 import { UsageError } from '../errors';
 import { choiceArg, oneOf } from '../registries';
@@ -134,7 +134,7 @@ export function addInverseCommands(program: Command, kit: CommandKit): void {
     if (task === 'inpaint') {
       c.option(
         '--mask <name|file.png>',
-        'known pixels: center-box, random, left-half, right-half, top-half, bottom-half, or a PNG (white = known)',
+        `known pixels: ${MASK_NAMES.join(', ')}, or a PNG (white = known)`,
         'center-box',
       ).option('--ratio <x>', '--mask random: the fraction of pixels missing (default 0.7)', rangeArg('--ratio', 0, 1));
     } else if (task === 'superres') {

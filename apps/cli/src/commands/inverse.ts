@@ -8,6 +8,7 @@ import {
   createOperator,
   filteredBackProjection,
   getMethod,
+  MASK_NAMES,
   measurementResidual,
   namedMask,
   runBaseline,
@@ -37,12 +38,6 @@ import { GracefulStop } from '../signals';
 import { mean, writeFileAtomic, writeJsonAtomic } from '../util';
 import { checkpointScoreFn } from './import';
 import { INVERSE_TASKS, SETTING_FLAGS, type InverseTask } from './inverse-tasks';
-
-/**
- * The named masks of @sbm/inverse-problems' namedMask (its MASK_NAMES, which index.ts does not export yet; a PNG file is
- * the other way to give one).
- */
-export const MASK_NAMES = ['center-box', 'random', 'left-half', 'right-half', 'top-half', 'bottom-half'] as const;
 
 /** Test-set sizes: an index past them is a flag error, found before anything loads. */
 const TEST_SET_SIZE = 10_000;
