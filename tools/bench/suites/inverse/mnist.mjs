@@ -88,8 +88,9 @@ function measurementImage(op, y) {
   });
 }
 
-async function writePng(mods, name, rows) {
+async function writePng(mods, name, rows, tag) {
   await mkdir(RESULTS, { recursive: true });
+  if (tag) name = `${name}-${tag}`;
   const stacked = tf.tidy(() =>
     tf.concat(
       rows.map((r) => tf.slice(r, 0, SHOW)),
@@ -116,7 +117,12 @@ function methodCall(method, base, steps) {
         samplerOptions: { steps: steps.repaint },
       };
     default:
-      return { ...base, method, samplerOptions: { steps: steps.pc } };
+      return {
+        ...base,
+        method,
+        ...(steps.carrier ? { sampler: steps.carrier } : {}),
+        samplerOptions: { steps: steps.pc },
+      };
   }
 }
 
@@ -127,6 +133,8 @@ export async function runMnist({ mods, opts, emit, log, selected }) {
     dps: Number(opts['dps-steps'] ?? 20),
     repaint: Number(opts['repaint-steps'] ?? 20),
     repaintJump: Number(opts['repaint-jump'] ?? 5),
+    // The carrier of projection / lambda-projection / guidance (default: each method's, 'pc').
+    carrier: opts.sampler === undefined ? undefined : String(opts.sampler),
     repaintR: Number(opts['repaint-r'] ?? 3),
   };
   const methodsWanted = opts.methods ? String(opts.methods).split(',') : undefined;
@@ -218,14 +226,14 @@ export async function runMnist({ mods, opts, emit, log, selected }) {
       rows.push(res.samples);
       rowNames.push(method);
     }
-    const png = await writePng(mods, task, rows);
+    const png = await writePng(mods, task, rows, opts['png-tag']);
     emit({ ...base0, task, kind: 'png', path: png, rows: rowNames });
     tf.dispose([y, ...rows.slice(1)]);
     op.dispose?.();
   }
 
   if (selected('guidance')) await runGuidance({ mods, emit, log, net, N, steps, base0, t0 });
-  if (selected('colorize')) await runColorize({ mods, emit, log, N, steps, base0 });
+  if (selected('colorize')) await runColorize({ mods, emit, log, N, steps, base0, opts });
   truth.dispose();
   data.labels.dispose();
   net.model.dispose?.();
@@ -267,6 +275,7 @@ async function runGuidance({ mods, emit, log, net, N, steps, base0, t0 }) {
       classifier: noisy.logits,
       label: labels,
       numClasses: 10,
+      ...(steps.carrier ? { sampler: steps.carrier } : {}),
       samplerOptions: { steps: steps.pc },
     });
   } catch (e) {
@@ -337,7 +346,7 @@ async function runGuidance({ mods, emit, log, net, N, steps, base0, t0 }) {
 }
 
 /** Colorization on coloured test digits: 'gray-replicated' and the other baselines; projection when a colour model exists. */
-async function runColorize({ mods, emit, log, N, steps, base0 }) {
+async function runColorize({ mods, emit, log, N, steps, base0, opts }) {
   let data;
   let op;
   try {
@@ -380,6 +389,7 @@ async function runColorize({ mods, emit, log, N, steps, base0 }) {
       seed: 21,
       operator: op,
       y,
+      ...(steps.carrier ? { sampler: steps.carrier } : {}),
       samplerOptions: { steps: steps.pc },
     });
     const rec = {
@@ -398,7 +408,7 @@ async function runColorize({ mods, emit, log, N, steps, base0 }) {
     rowNames.push('projection');
     net.model.dispose?.();
   }
-  const png = await writePng(mods, 'colorize', rows);
+  const png = await writePng(mods, 'colorize', rows, opts['png-tag']);
   emit({ ...base0, task: 'colorize', kind: 'png', path: png, rows: rowNames });
   tf.dispose([y, ...rows]);
   data.labels?.dispose?.();
