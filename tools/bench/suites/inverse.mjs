@@ -1,5 +1,5 @@
 // `npm run bench -- inverse [--only oracle|mnist|<case>[,<case>...]] [--n 100] [--methods dps,projection,...]
-//   [--pc-steps 30] [--dps-steps 20] [--repaint-steps 20] [--repaint-jump 5] [--repaint-r 3] [--steps 30,100] [--oracle-n 1000 (8-D: 500)] [--refs 3]
+//   [--sampler dpmpp-3m-sde] [--pc-steps 30] [--dps-steps 20] [--repaint-steps 20] [--repaint-jump 5] [--repaint-r 3] [--png-tag T] [--steps 30,100] [--oracle-n 1000 (8-D: 500)] [--refs 3]
 //   [--backend wasm|cpu]`
 // Issue 14 item 7: the conditional samplers of @sbm/inverse-problems, one JSON line per case (implementation in
 // suites/inverse/).
@@ -15,9 +15,10 @@
 // the methods that apply; PSNR / SSIM (@sbm/metrics, data range [0, 1], Gaussian window 11, σ 1.5) mean ± SE;
 // PNGs to tools/bench/results/inverse-<task>.png. Score model: /work/mnist-eval/ckpt (tutorial-ve ScoreNet, EMA).
 // Step budget (the MNIST half in ≤ 35 min on 2 contended cores, where a batch-100 ScoreNet forward took 1–3 s and a
-// VJP through it 3–4× that): PC 30 steps + 1 corrector (60 NFE) for projection / lambda-projection / guidance, DPS 20
-// steps (20 NFE + 20 VJPs), RePaint 20 steps with jump length 5 and 3 resamplings (≈ 60 NFE) — far below the
-// reference's 1000 (PC) / 1000 (DPS) / 250 × 10 (RePaint); raise them with the flags on a faster machine.
+// VJP through it 3–4× that): projection / lambda-projection / guidance / colorize ride DPM-Solver++(3M) SDE for 30
+// steps (30 NFE; --sampler pc for the reference's PC, which at 30 steps gave samples worse than the baselines), DPS
+// its reverse-diffusion update for 20 steps (20 NFE + 20 VJPs), RePaint 20 steps with jump length 5 and 3
+// resamplings (≈ 60 NFE) — far below the reference's 1000 (PC) / 1000 (DPS) / 250 × 10 (RePaint).
 // Needs the dists: see DIST_HINT in suites/inverse/common.mjs.
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from '../lib/timing.mjs';
