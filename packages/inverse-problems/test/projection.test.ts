@@ -99,6 +99,24 @@ describeWithBackends('projection: semantics, hooks, errors, leaks', () => {
     const before = countTensors();
     const ref = await conditionalSample({ ...base(), seed: 11, semantics: 'reference', samplerOptions });
     const cor = await conditionalSample({ ...base(), seed: 11, semantics: 'corrected', samplerOptions });
+    // With the Langevin corrector the first score call sees x_T itself: recorded to check each semantics' start.
+    const starts: number[][][] = [];
+    for (const semantics of ['reference', 'corrected']) {
+      let first = true;
+      const recording: ScoreFn = (x, t) => {
+        if (first) starts.push(x.arraySync() as number[][]);
+        first = false;
+        return separableScore(x, t);
+      };
+      const r0 = await conditionalSample({
+        ...base(),
+        score: recording,
+        seed: 11,
+        semantics,
+        samplerOptions: { steps: 2 },
+      });
+      r0.samples.dispose();
+    }
     const uMean = await sample({
       sampler: 'pc',
       sde: ve,
@@ -118,6 +136,17 @@ describeWithBackends('projection: semantics, hooks, errors, leaks', () => {
     });
     const [r, c, m, x] = await Promise.all([ref.samples, cor.samples, uMean.samples, uX.samples].map((s) => s.data()));
     const yv = await y.data();
+    // x_T: 'reference' = y ⊙ m + prior ⊙ (1 − m) (clean known values), 'corrected' = the prior draw itself (σ_max ≈ 50
+    // scale in the known coordinates too); both share the unknown coordinates of that draw.
+    for (let i = 0; i < b; i++) {
+      for (let j = 0; j < D; j++) {
+        const q = known.indexOf(j);
+        if (q >= 0) {
+          expect(starts[0][i][j]).toBe(yv[i * known.length + q]);
+          expect(Math.abs(starts[1][i][j] - yv[i * known.length + q])).toBeGreaterThan(1e-3);
+        } else expect(starts[0][i][j]).toBe(starts[1][i][j]);
+      }
+    }
     let differ = 0;
     for (let i = 0; i < b; i++) {
       for (let j = 0; j < D; j++) {
