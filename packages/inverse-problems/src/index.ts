@@ -42,9 +42,13 @@ export type {
   MethodDefinition,
   TimeClassifierFn,
 } from './types';
-export type { ProjectionOptions } from './methods/projection';
-export type { LambdaProjectionOptions } from './methods/lambda-projection';
-export type { RepaintOptions } from './methods/repaint';
+export { projectState, projectionMethod } from './methods/projection';
+export type { ProjectionOptions, ProjectionStats } from './methods/projection';
+export { lambdaStep, lambdaProjectionMethod } from './methods/lambda-projection';
+export type { LambdaProjectionOptions, LambdaProjectionStats } from './methods/lambda-projection';
+export { repaintSchedule, repaintMethod } from './methods/repaint';
+export type { RepaintOptions, RepaintStats } from './methods/repaint';
+export { dpsMethod } from './methods/dps';
 export type { DpsOptions } from './methods/dps';
-export { classifierGuidedScore } from './methods/guidance';
+export { classifierGuidedScore, guidanceMethod } from './methods/guidance';
 export type { GuidanceOptions } from './methods/guidance';
