@@ -2,8 +2,9 @@
 // Trains the noise-conditional MNIST classifier of @sbm/mnist-eval (class guidance for the tutorial-VE ScoreNet) and
 // writes its weights as safetensors, with the test accuracy at each noise level in the metadata.
 //
-//   node tools/mnist-classifier/train-noisy.mjs [--epochs 2] [--seed 0] [--batch-size 128] [--lr 0.003]
-//        [--out packages/mnist-eval/weights] [--max-steps N] [--backend wasm] [--sde-sigma 25] [--test-limit N]
+//   node tools/mnist-classifier/train-noisy.mjs [--epochs 3] [--seed 0] [--batch-size 64] [--lr 0.002]
+//        [--out packages/mnist-eval/weights] [--max-steps N] [--backend wasm] [--sde-sigma 25] [--small-t-fraction 0.4]
+//        [--test-limit N]
 //
 // Needs the built dists (cd packages/<pkg> && npx tsup) of core, wasm-kernels, backend-node, datasets,
 // safetensors and mnist-eval. Same seed + backend ⇒ the same weights bit for bit (it prints their SHA-256).
@@ -19,23 +20,24 @@ import { decodeSafetensorsRaw } from '@sbm/safetensors';
 
 const { values: args } = parseArgs({
   options: {
-    epochs: { type: 'string', default: '2' },
+    epochs: { type: 'string', default: '3' },
     seed: { type: 'string', default: '0' },
-    'batch-size': { type: 'string', default: '128' },
-    lr: { type: 'string', default: '0.003' },
+    'batch-size': { type: 'string', default: '64' },
+    lr: { type: 'string', default: '0.002' },
     out: { type: 'string', default: 'packages/mnist-eval/weights' },
     'max-steps': { type: 'string' },
     backend: { type: 'string', default: 'wasm' },
     'sde-sigma': { type: 'string', default: '25' },
     'test-limit': { type: 'string' },
+    'small-t-fraction': { type: 'string', default: '0.4' },
     help: { type: 'boolean', default: false },
   },
 });
 if (args.help) {
   console.log(
-    'usage: node tools/mnist-classifier/train-noisy.mjs [--epochs 2] [--seed 0] [--batch-size 128] [--lr 0.003] ' +
+    'usage: node tools/mnist-classifier/train-noisy.mjs [--epochs 3] [--seed 0] [--batch-size 64] [--lr 0.002] ' +
       '[--out packages/mnist-eval/weights] [--max-steps N] [--backend wasm|cpu|tensorflow|webgpu|auto] ' +
-      '[--sde-sigma 25] [--test-limit N]',
+      '[--sde-sigma 25] [--small-t-fraction 0.4] [--test-limit N]',
   );
   process.exit(0);
 }
@@ -49,6 +51,7 @@ const seed = int('seed');
 const batchSize = int('batch-size');
 const learningRate = Number(args.lr);
 const sdeSigma = Number(args['sde-sigma']);
+const smallTFraction = Number(args['small-t-fraction']);
 const maxSteps = args['max-steps'] === undefined ? undefined : int('max-steps');
 const testLimit = args['test-limit'] === undefined ? undefined : int('test-limit');
 // The noise levels of the README table: σ = 0 (clean) up to 25 (beyond std(1) ≈ 9.85 of the tutorial VE SDE,
@@ -70,6 +73,7 @@ const { classifier, steps, seconds, finalLoss } = await trainNoisyClassifier({
   images: train.images,
   labels: train.labels,
   sdeSigma,
+  smallTFraction,
   epochs,
   batchSize,
   learningRate,
@@ -97,7 +101,7 @@ const bytes = stored.toSafetensors({
   evalNoiseSeed: '1',
   sde: 'tutorial-ve',
   sdeSigma: String(sdeSigma),
-  tSampling: 't ~ U(1e-5, 1) per sample, 20% of each batch from U(1e-5, 0.1)',
+  tSampling: `t ~ U(1e-5, 1) per sample, a fraction ${smallTFraction} of them from U(1e-5, 0.1) instead`,
   seed: String(seed),
   epochs: String(epochs),
   steps: String(steps),

@@ -31,8 +31,11 @@ const HIDDEN = 64;
 /** Frequencies ωₖ = 2^{k−3}, k = 0..5 (periods 50 down to 1.6 in units of ln σ). */
 const FREQS = [0.125, 0.25, 0.5, 1, 2, 4];
 const EMBED_IN = 1 + 2 * FREQS.length;
-/** ln σ is taken at max(σ, SIGMA_FLOOR): σ = 0 (clean images) is then treated like σ = 1e-3, which is visually the same. */
-export const NOISY_SIGMA_FLOOR = 1e-3;
+/**
+ * ln σ is taken at max(σ, NOISY_SIGMA_FLOOR): σ = 0 (clean images) is then treated like σ = 0.01 (a quarter of one
+ * 8-bit grey level, visually the same), which keeps ln σ inside the range training covers (σ(1e-5) ≈ 0.003).
+ */
+export const NOISY_SIGMA_FLOOR = 1e-2;
 /** MNIST train-set pixel mean and std (in [0, 1]); the input map divides by √(s² + σ²), the std of x_t. */
 const DATA_MEAN = 0.1307;
 const DATA_STD = 0.3081;
