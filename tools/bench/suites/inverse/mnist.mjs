@@ -404,6 +404,7 @@ async function runColorize({ mods, emit, log, N, steps, base0, opts }) {
       nfe: res.stats.nfe,
       ms: Math.round(performance.now() - w0),
       checkpoint: COLOR_CKPT,
+      checkpointStep: net.config.step ?? null,
     };
     emit(rec);
     rows.push(res.samples);
