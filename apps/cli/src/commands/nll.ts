@@ -38,10 +38,14 @@ export async function nllCommand(o: NllCliOptions): Promise<number> {
   if (!spec) {
     if (!run) throw new UsageError(`--data is required (${o.ckpt} does not record its data set)`);
     const trained = parseDataSpec(run.data);
-    spec = trained.kind === 'mnist' ? 'mnist:test' : trained.spec;
+    spec =
+      trained.kind === 'mnist' ? 'mnist:test' : trained.kind === 'colored-mnist' ? 'colored-mnist:test' : trained.spec;
   }
   const d = parseDataSpec(spec);
-  if (d.kind === 'mnist' && d.split !== 'test' && !o.data?.includes(':')) d.split = 'test';
+  // Held-out data by default: a bare "mnist" / "colored-mnist" means its test split here.
+  if ((d.kind === 'mnist' || d.kind === 'colored-mnist') && d.split !== 'test' && !o.data?.includes(':')) {
+    d.split = 'test';
+  }
   await startBackend(o.backend, o.json);
   const loaded = await loadCheckpoint(storage, o.ckpt);
   // A damaged slot the loader stepped around (it fell back to the intact one): say so, never silently.
