@@ -78,12 +78,10 @@ describe(`${FUSED_GROUP_NORM} (fused group norm, wasm) matches the composite for
     const b = tf.zeros([6]);
     const before = tf.memory().numTensors;
     expect(() =>
-      tf
-        .engine()
-        .runKernel(FUSED_GROUP_NORM, { x, gamma: g, beta: b, bias: tf.zeros([2, 5]) }, {
-          groups: 3,
-          eps: 1e-5,
-        } as never),
+      tf.engine().runKernel(FUSED_GROUP_NORM, { x, gamma: g, beta: b, bias: tf.zeros([2, 5]) }, {
+        groups: 3,
+        eps: 1e-5,
+      } as never),
     ).toThrow(/bias must be \[2, 6\]/);
     expect(() =>
       tf.engine().runKernel(FUSED_GROUP_NORM, { x, gamma: g, beta: b }, { groups: 4, eps: 1e-5 } as never),

@@ -138,6 +138,10 @@ export async function runMnist({ mods, opts, emit, log, selected }) {
     // worse than zero-fill (cs-25 λ-projection 4.9 dB vs 20.6 dB with this carrier on 8 digits). --sampler pc for it.
     carrier: String(opts.sampler ?? 'dpmpp-3m-sde'),
     repaintR: Number(opts['repaint-r'] ?? 3),
+    // Guidance scales w (score_sde's conditional sampler is w = 1); one guidance case per scale.
+    guidanceScales: String(opts['guidance-scale'] ?? '1')
+      .split(',')
+      .map(Number),
   };
   const methodsWanted = opts.methods ? String(opts.methods).split(',') : undefined;
   const backend = tf.getBackend();
@@ -234,7 +238,9 @@ export async function runMnist({ mods, opts, emit, log, selected }) {
     op.dispose?.();
   }
 
-  if (selected('guidance')) await runGuidance({ mods, emit, log, net, N, steps, base0, t0 });
+  if (selected('guidance')) {
+    for (const scale of steps.guidanceScales) await runGuidance({ mods, emit, log, net, N, steps, base0, t0, scale });
+  }
   if (selected('colorize')) await runColorize({ mods, emit, log, N, steps, base0, opts });
   truth.dispose();
   data.labels.dispose();
@@ -247,7 +253,7 @@ export async function runMnist({ mods, opts, emit, log, selected }) {
  * requested digit; FD per class against that class's test digits (N/10 samples per class: a small-N, upward-biased FD,
  * comparable only at equal N).
  */
-async function runGuidance({ mods, emit, log, net, N, steps, base0, t0 }) {
+async function runGuidance({ mods, emit, log, net, N, steps, base0, t0, scale }) {
   let noisy;
   let clean;
   try {
@@ -277,6 +283,7 @@ async function runGuidance({ mods, emit, log, net, N, steps, base0, t0 }) {
       classifier: noisy.logits,
       label: labels,
       numClasses: 10,
+      scale,
       ...(steps.carrier ? { sampler: steps.carrier } : {}),
       samplerOptions: { steps: steps.pc },
     });
@@ -320,7 +327,7 @@ async function runGuidance({ mods, emit, log, net, N, steps, base0, t0 }) {
     kind: 'method',
     method: 'guidance',
     steps: steps.pc,
-    scale: 1,
+    scale,
     agreement: round(all.accuracy, 3),
     fd: round(all.fd, 2),
     meanMaxProb: round(all.meanMaxProb, 3),
@@ -329,7 +336,7 @@ async function runGuidance({ mods, emit, log, net, N, steps, base0, t0 }) {
     vjp: res.stats.vjp ?? 0,
     ms,
   });
-  log(`guidance: agreement ${all.accuracy}, FD ${all.fd} (${elapsed(t0)} s)`);
+  log(`guidance (scale ${scale}): agreement ${all.accuracy}, FD ${all.fd} (${elapsed(t0)} s)`);
   const order = labels.map((l, i) => [l, i]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   const shown = tf.gather(
     samples,
@@ -339,7 +346,7 @@ async function runGuidance({ mods, emit, log, net, N, steps, base0, t0 }) {
       .map((p) => p[1]),
   );
   await mkdir(RESULTS, { recursive: true });
-  const path = new URL('inverse-guidance.png', RESULTS).pathname;
+  const path = new URL(`inverse-guidance${scale === 1 ? '' : `-w${scale}`}.png`, RESULTS).pathname;
   await mods.dsNode.writeGridPng(path, shown, { range: RANGE, columns: SHOW });
   emit({ ...base0, task: 'guidance', kind: 'png', path, rows: ['samples sorted by requested digit'] });
   tf.dispose([samples, res.samples, shown, test.images, test.labels]);
