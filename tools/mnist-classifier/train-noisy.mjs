@@ -9,14 +9,11 @@
 // Needs the built dists (cd packages/<pkg> && npx tsup) of core, wasm-kernels, backend-node, datasets,
 // safetensors and mnist-eval. Same seed + backend ⇒ the same weights bit for bit (it prints their SHA-256).
 import * as tf from '@tensorflow/tfjs';
-import { createHash } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '@sbm/backend-node';
 import { loadMnist } from '@sbm/datasets/node';
 import { NOISY_PARAM_NAMES, loadNoisyClassifier, noisyAccuracyTable, trainNoisyClassifier } from '@sbm/mnist-eval';
-import { decodeSafetensorsRaw } from '@sbm/safetensors';
+import { intArg, writeWeights } from './common.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -41,11 +38,7 @@ if (args.help) {
   );
   process.exit(0);
 }
-const int = (name) => {
-  const v = Number(args[name]);
-  if (!Number.isSafeInteger(v)) throw new Error(`--${name}: expected an integer, got ${args[name]}`);
-  return v;
-};
+const int = (name) => intArg(args, name);
 const epochs = int('epochs');
 const seed = int('seed');
 const batchSize = int('batch-size');
@@ -120,21 +113,11 @@ const bytes = stored.toSafetensors({
 stored.dispose();
 tf.dispose([test.images, test.labels]);
 
-const outDir = resolve(args.out);
-await mkdir(outDir, { recursive: true });
-const file = join(outDir, 'noisy-classifier.safetensors');
-await writeFile(`${file}.tmp`, bytes);
-await rename(`${file}.tmp`, file);
-const sha = createHash('sha256').update(bytes).digest('hex');
-// Covers only the weights (NOISY_PARAM_NAMES order, little-endian float32): equal across runs with the same seed
-// and backend, unlike the file's hash (its metadata holds the date and timings).
-const weightsHash = createHash('sha256');
-const raw = decodeSafetensorsRaw(bytes);
-for (const name of NOISY_PARAM_NAMES) {
-  const v = raw.tensors[name].values;
-  weightsHash.update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
-}
-const weightsSha256 = weightsHash.digest('hex');
+const {
+  file,
+  sha256: sha,
+  weightsSha256,
+} = await writeWeights(args.out, 'noisy-classifier.safetensors', bytes, NOISY_PARAM_NAMES);
 log(`wrote ${file} (${bytes.length} bytes, sha256 ${sha}, weights sha256 ${weightsSha256})`);
 console.log(
   JSON.stringify({

@@ -9,14 +9,11 @@
 // 2 threads and sbm's gradient kernels). Same seed + backend ⇒ the same weights bit for bit (the script prints
 // their SHA-256).
 import * as tf from '@tensorflow/tfjs';
-import { createHash } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '@sbm/backend-node';
 import { loadMnist } from '@sbm/datasets/node';
 import { PARAM_NAMES, trainClassifier } from '@sbm/mnist-eval';
-import { decodeSafetensorsRaw } from '@sbm/safetensors';
+import { intArg, writeWeights } from './common.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -37,11 +34,7 @@ if (args.help) {
   );
   process.exit(0);
 }
-const int = (name) => {
-  const v = Number(args[name]);
-  if (!Number.isSafeInteger(v)) throw new Error(`--${name}: expected an integer, got ${args[name]}`);
-  return v;
-};
+const int = (name) => intArg(args, name);
 const epochs = int('epochs');
 const seed = int('seed');
 const batchSize = int('batch-size');
@@ -93,21 +86,7 @@ const bytes = classifier.toSafetensors({
 classifier.dispose();
 tf.dispose([train.images, train.labels, test.images, test.labels]);
 
-const outDir = resolve(args.out);
-await mkdir(outDir, { recursive: true });
-const file = join(outDir, 'classifier.safetensors');
-await writeFile(`${file}.tmp`, bytes);
-await rename(`${file}.tmp`, file);
-const sha = createHash('sha256').update(bytes).digest('hex');
-// The file's hash changes with its metadata (date, timing); this one covers only the weights, in PARAM_NAMES order,
-// as little-endian float32: equal across runs with the same seed and backend.
-const weightsHash = createHash('sha256');
-const raw = decodeSafetensorsRaw(bytes);
-for (const name of PARAM_NAMES) {
-  const v = raw.tensors[name].values;
-  weightsHash.update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
-}
-const weightsSha256 = weightsHash.digest('hex');
+const { file, sha256: sha, weightsSha256 } = await writeWeights(args.out, 'classifier.safetensors', bytes, PARAM_NAMES);
 log(`wrote ${file} (${bytes.length} bytes, sha256 ${sha}, weights sha256 ${weightsSha256})`);
 console.log(
   JSON.stringify({
