@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, SeedStream, checkNumber, checkSeed, checkTensor, now, yieldToEventLoop } from '@sbm/core';
+import { SbmError, SeedStream, checkNumber, checkSeed, checkTensor } from '@sbm/core';
 import { Batcher } from '@sbm/datasets';
 import { NUM_CLASSES } from './model';
 import {
@@ -10,6 +10,7 @@ import {
   tutorialVeStd,
   type NoisyClassifierSde,
 } from './noisy-classifier';
+import { adamCosineLoop } from './train-loop';
 
 export interface TrainNoisyClassifierOptions {
   /** Clean training images [N, 28, 28, 1] in [0, 1] (x₀). */
@@ -89,58 +90,35 @@ export async function trainNoisyClassifier(opts: TrainNoisyClassifierOptions): P
   // A stream of its own for the per-step noise, so the init (from `seed`) is the same as initNoisyParams(seed).
   const noise = new SeedStream(seed).fork();
 
-  const init = initNoisyParams(seed);
-  const vars: Record<string, tf.Variable> = {};
-  for (const name of NOISY_PARAM_NAMES) vars[name] = tf.variable(init[name], true, `mnist-eval/noisy/${name}`);
-  tf.dispose(Object.values(init));
-  const varList = NOISY_PARAM_NAMES.map((n) => vars[n]);
-  const optimizer = tf.train.adam(lr);
-  // AdamOptimizer reads its step size on every applyGradients; tfjs has no schedule API, so it is set per step.
-  const mutable = optimizer as unknown as { learningRate: number };
-  const t0 = now();
-  let step = 0;
-  let finalLoss = NaN;
-  try {
-    for (let epoch = 0; epoch < epochs && step < totalSteps; epoch++) {
-      for (let s = 0; s < batcher.stepsPerEpoch && step < totalSteps; s++) {
-        mutable.learningRate = 0.5 * lr * (1 + Math.cos((Math.PI * step) / totalSteps));
-        const idx = tf.tensor1d(batcher.indices({ epoch, step: s }), 'int32');
-        const seeds = [noise.next(), noise.next(), noise.next(), noise.next()];
-        const loss = optimizer.minimize(
-          () => {
-            const x0 = tf.gather(images, idx) as tf.Tensor4D;
-            const y = tf.oneHot(tf.gather(labels, idx), NUM_CLASSES);
-            const b = x0.shape[0];
-            const tBig = tf.randomUniform([b], eps, 1, 'float32', seeds[0]);
-            const tSmall = tf.randomUniform([b], eps, smallTMax, 'float32', seeds[1]);
-            const pick = tf.less(tf.randomUniform([b], 0, 1, 'float32', seeds[2]), smallFrac);
-            const t = tf.where(pick, tSmall, tBig) as tf.Tensor1D;
-            const sigma = sde.stdT(t);
-            const z = tf.randomNormal(x0.shape, 0, 1, 'float32', seeds[3]);
-            const xt = tf.add(x0, tf.mul(z, tf.reshape(sigma, [b, 1, 1, 1]))) as tf.Tensor4D;
-            return tf.losses.softmaxCrossEntropy(y, noisyForward(vars, xt, sigma)) as tf.Scalar;
-          },
-          true,
-          varList,
-        ) as tf.Scalar;
-        idx.dispose();
-        step++;
-        if (step % logEvery === 0 || step === totalSteps) {
-          finalLoss = (await loss.data())[0];
-          opts.onProgress?.({ epoch, step, totalSteps, loss: finalLoss, seconds: (now() - t0) / 1000 });
-          await yieldToEventLoop();
-        }
-        loss.dispose();
-      }
-    }
-    const params: Record<string, tf.Tensor> = {};
-    for (const name of NOISY_PARAM_NAMES) params[name] = vars[name].clone();
-    const classifier = new NoisyMnistClassifier(params, { sde: 'tutorial-ve', sdeSigma: String(sdeSigma) });
-    return { classifier, steps: step, seconds: (now() - t0) / 1000, finalLoss };
-  } finally {
-    optimizer.dispose();
-    tf.dispose(varList);
-  }
+  const { params, steps, seconds, finalLoss } = await adamCosineLoop({
+    init: initNoisyParams(seed),
+    paramNames: NOISY_PARAM_NAMES,
+    variablePrefix: 'mnist-eval/noisy/',
+    batcher,
+    epochs,
+    totalSteps,
+    learningRate: lr,
+    logEvery,
+    makeLoss: (vars, idx) => {
+      const seeds = [noise.next(), noise.next(), noise.next(), noise.next()];
+      return () => {
+        const x0 = tf.gather(images, idx) as tf.Tensor4D;
+        const y = tf.oneHot(tf.gather(labels, idx), NUM_CLASSES);
+        const b = x0.shape[0];
+        const tBig = tf.randomUniform([b], eps, 1, 'float32', seeds[0]);
+        const tSmall = tf.randomUniform([b], eps, smallTMax, 'float32', seeds[1]);
+        const pick = tf.less(tf.randomUniform([b], 0, 1, 'float32', seeds[2]), smallFrac);
+        const t = tf.where(pick, tSmall, tBig) as tf.Tensor1D;
+        const sigma = sde.stdT(t);
+        const z = tf.randomNormal(x0.shape, 0, 1, 'float32', seeds[3]);
+        const xt = tf.add(x0, tf.mul(z, tf.reshape(sigma, [b, 1, 1, 1]))) as tf.Tensor4D;
+        return tf.losses.softmaxCrossEntropy(y, noisyForward(vars, xt, sigma)) as tf.Scalar;
+      };
+    },
+    onProgress: opts.onProgress,
+  });
+  const classifier = new NoisyMnistClassifier(params, { sde: 'tutorial-ve', sdeSigma: String(sdeSigma) });
+  return { classifier, steps, seconds, finalLoss };
 }
 
 export interface NoisyAccuracyRow {

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, checkNumber, checkSeed, checkTensor, now, yieldToEventLoop } from '@sbm/core';
+import { SbmError, checkNumber, checkSeed, checkTensor } from '@sbm/core';
 import { Batcher } from '@sbm/datasets';
 import { MnistClassifier } from './classifier';
 import { NUM_CLASSES, PARAM_NAMES, forward, initParams } from './model';
+import { adamCosineLoop } from './train-loop';
 
 export interface TrainClassifierOptions {
   /** Training images [N, 28, 28, 1] in [0, 1]. */
@@ -58,47 +59,22 @@ export async function trainClassifier(opts: TrainClassifierOptions): Promise<Tra
       : checkNumber(opts.maxSteps, 'trainClassifier: maxSteps', { integer: true, min: 1 }),
   );
 
-  const init = initParams(seed);
-  const vars: Record<string, tf.Variable> = {};
-  for (const name of PARAM_NAMES) vars[name] = tf.variable(init[name], true, `mnist-eval/${name}`);
-  tf.dispose(Object.values(init));
-  const varList = PARAM_NAMES.map((n) => vars[n]);
-  const optimizer = tf.train.adam(lr);
-  // AdamOptimizer reads its step size on every applyGradients; tfjs has no schedule API, so it is set per step.
-  const mutable = optimizer as unknown as { learningRate: number };
-  const t0 = now();
-  let step = 0;
-  let finalLoss = NaN;
-  try {
-    for (let epoch = 0; epoch < epochs && step < totalSteps; epoch++) {
-      for (let s = 0; s < batcher.stepsPerEpoch && step < totalSteps; s++) {
-        mutable.learningRate = 0.5 * lr * (1 + Math.cos((Math.PI * step) / totalSteps));
-        const idx = tf.tensor1d(batcher.indices({ epoch, step: s }), 'int32');
-        const loss = optimizer.minimize(
-          () => {
-            const x = tf.gather(images, idx) as tf.Tensor4D;
-            const y = tf.oneHot(tf.gather(labels, idx), NUM_CLASSES);
-            const { logits } = forward(vars, x);
-            return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
-          },
-          true,
-          varList,
-        ) as tf.Scalar;
-        idx.dispose();
-        step++;
-        if (step % logEvery === 0 || step === totalSteps) {
-          finalLoss = (await loss.data())[0];
-          opts.onProgress?.({ epoch, step, totalSteps, loss: finalLoss, seconds: (now() - t0) / 1000 });
-          await yieldToEventLoop();
-        }
-        loss.dispose();
-      }
-    }
-    const params: Record<string, tf.Tensor> = {};
-    for (const name of PARAM_NAMES) params[name] = vars[name].clone();
-    return { classifier: new MnistClassifier(params), steps: step, seconds: (now() - t0) / 1000, finalLoss };
-  } finally {
-    optimizer.dispose();
-    tf.dispose(varList);
-  }
+  const { params, steps, seconds, finalLoss } = await adamCosineLoop({
+    init: initParams(seed),
+    paramNames: PARAM_NAMES,
+    variablePrefix: 'mnist-eval/',
+    batcher,
+    epochs,
+    totalSteps,
+    learningRate: lr,
+    logEvery,
+    makeLoss: (vars, idx) => () => {
+      const x = tf.gather(images, idx) as tf.Tensor4D;
+      const y = tf.oneHot(tf.gather(labels, idx), NUM_CLASSES);
+      const { logits } = forward(vars, x);
+      return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+    },
+    onProgress: opts.onProgress,
+  });
+  return { classifier: new MnistClassifier(params), steps, seconds, finalLoss };
 }
