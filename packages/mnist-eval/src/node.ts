@@ -10,6 +10,27 @@ import { loadClassifier, type ClassifierOptions, type MnistClassifier } from './
 export * from './index';
 
 /**
+ * Reads the weights file at `path` for `fn`: FILE_NOT_FOUND (naming the `retrain` script) when it is missing,
+ * IO_ERROR when it cannot be read.
+ */
+async function readWeightsFile(path: string, fn: string, retrain: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    const reason = e instanceof Error ? e.message : String(e);
+    throw new SbmError(
+      code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'IO_ERROR',
+      code === 'ENOENT'
+        ? `${fn}: no weights file at ${path} (retrain with: node tools/mnist-classifier/${retrain})`
+        : `${fn}: cannot read ${path}: ${reason}`,
+      { path },
+      { cause: e },
+    );
+  }
+}
+
+/**
  * Absolute path of the shipped weights. Both src/node.ts (tests, on sources) and dist/node.{js,cjs} (the build; the
  * CommonJS one gets import.meta.url from tsup's shims) sit one directory below the package root.
  */
@@ -22,21 +43,7 @@ export async function loadDefaultClassifier(
   opts: ClassifierOptions & { path?: string } = {},
 ): Promise<MnistClassifier> {
   const path = opts.path ?? defaultWeightsPath();
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await readFile(path));
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    const reason = e instanceof Error ? e.message : String(e);
-    throw new SbmError(
-      code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'IO_ERROR',
-      code === 'ENOENT'
-        ? `loadDefaultClassifier: no weights file at ${path} (retrain with: node tools/mnist-classifier/train.mjs)`
-        : `loadDefaultClassifier: cannot read ${path}: ${reason}`,
-      { path },
-      { cause: e },
-    );
-  }
+  const bytes = await readWeightsFile(path, 'loadDefaultClassifier', 'train.mjs');
   return loadClassifier(bytes, { inputRange: opts.inputRange });
 }
 
@@ -56,20 +63,6 @@ export async function loadDefaultNoisyClassifier(
   opts: NoisyClassifierOptions & { path?: string } = {},
 ): Promise<NoisyMnistClassifier> {
   const path = opts.path ?? defaultNoisyWeightsPath();
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await readFile(path));
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    const reason = e instanceof Error ? e.message : String(e);
-    throw new SbmError(
-      code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'IO_ERROR',
-      code === 'ENOENT'
-        ? `loadDefaultNoisyClassifier: no weights file at ${path} (retrain with: node tools/mnist-classifier/train-noisy.mjs)`
-        : `loadDefaultNoisyClassifier: cannot read ${path}: ${reason}`,
-      { path },
-      { cause: e },
-    );
-  }
+  const bytes = await readWeightsFile(path, 'loadDefaultNoisyClassifier', 'train-noisy.mjs');
   return loadNoisyClassifier(bytes, { sde: opts.sde });
 }
