@@ -50,9 +50,21 @@ export function initParams(seed: number): ClassifierParams {
 
 /** Checks that `params` holds every parameter with the expected shape (CORRUPT_CHECKPOINT otherwise). */
 export function checkParams(params: Record<string, tf.Tensor>, source: string): void {
-  for (const name of PARAM_NAMES) {
+  checkParamShapes(params, PARAM_SHAPES, source);
+}
+
+/**
+ * Checks that `params` holds, as float32, every tensor named in `shapes` with that shape (CORRUPT_CHECKPOINT
+ * otherwise): shared by checkParams and noisy-classifier.ts's checkNoisyParams.
+ */
+export function checkParamShapes(
+  params: Record<string, tf.Tensor>,
+  shapes: Readonly<Record<string, readonly number[]>>,
+  source: string,
+): void {
+  for (const name of Object.keys(shapes)) {
     const t = params[name];
-    const expected = PARAM_SHAPES[name];
+    const expected = shapes[name];
     if (t === undefined) {
       throw new SbmError('CORRUPT_CHECKPOINT', `${source}: missing tensor '${name}' (expected shape [${expected}])`, {
         tensor: name,

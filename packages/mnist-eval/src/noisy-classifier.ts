@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { SbmError, SeedStream, checkNumber, checkSeed, checkTensor, describeValue, yieldToEventLoop } from '@sbm/core';
 import { decodeSafetensors, encodeSafetensors } from '@sbm/safetensors';
-import { NUM_CLASSES } from './model';
+import { NUM_CLASSES, checkParamShapes } from './model';
 
 /**
  * The noise-conditional MNIST classifier p_t(c | x_t) for class guidance (Song et al. 2021, "Score-based generative
@@ -100,22 +100,7 @@ export function initNoisyParams(seed: number): NoisyClassifierParams {
 
 /** Checks that `params` holds every parameter as float32 with the expected shape (CORRUPT_CHECKPOINT otherwise). */
 export function checkNoisyParams(params: Record<string, tf.Tensor>, source: string): void {
-  for (const name of NOISY_PARAM_NAMES) {
-    const t = params[name];
-    const expected = NOISY_PARAM_SHAPES[name];
-    if (t === undefined) {
-      throw new SbmError('CORRUPT_CHECKPOINT', `${source}: missing tensor '${name}' (expected shape [${expected}])`, {
-        tensor: name,
-      });
-    }
-    if (t.shape.length !== expected.length || t.shape.some((d, i) => d !== expected[i]) || t.dtype !== 'float32') {
-      throw new SbmError(
-        'CORRUPT_CHECKPOINT',
-        `${source}: tensor '${name}': expected float32 [${expected}], got ${t.dtype} [${t.shape}]`,
-        { tensor: name, expected, received: t.shape },
-      );
-    }
-  }
+  checkParamShapes(params, NOISY_PARAM_SHAPES, source);
 }
 
 const swish = (x: tf.Tensor): tf.Tensor => tf.mul(x, tf.sigmoid(x));
