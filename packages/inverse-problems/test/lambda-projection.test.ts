@@ -8,29 +8,7 @@ import { floorOf, meanSwd } from '@sbm/samplers/testing';
 import { conditionalSample, type LinearOperator } from '@sbm/inverse-problems';
 import type { LambdaProjectionStats } from '../src/methods/lambda-projection';
 import { lambdaStep } from '../src/methods/lambda-projection';
-
-type M = number[][];
-const T = (a: M): M => a[0].map((_, j) => a.map((row) => row[j]));
-const mul = (a: M, b: M): M => a.map((row) => b[0].map((_, j) => row.reduce((s, v, l) => s + v * b[l][j], 0)));
-
-/** Inverse by Gauss–Jordan elimination with partial pivoting (float64). */
-function inv(a: M): M {
-  const n = a.length;
-  const w = a.map((row, i) => [...row, ...Array.from({ length: n }, (_, j) => +(i === j))]);
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(w[r][c]) > Math.abs(w[p][c])) p = r;
-    [w[c], w[p]] = [w[p], w[c]];
-    const d = w[c][c];
-    for (let j = 0; j < 2 * n; j++) w[c][j] /= d;
-    for (let r = 0; r < n; r++) {
-      if (r === c) continue;
-      const f = w[r][c];
-      for (let j = 0; j < 2 * n; j++) w[r][j] -= f * w[c][j];
-    }
-  }
-  return w.map((row) => row.slice(n));
-}
+import { T, inv, mul, type M } from './helpers';
 
 /** A dense m×D operator with its explicit pseudo-inverse A⁺ = Aᵀ (A Aᵀ)⁻¹ (full row rank), formed in float64. */
 function denseOperator(A: M): LinearOperator & { dispose(): void } {

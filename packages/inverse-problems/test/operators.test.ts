@@ -19,38 +19,17 @@ import {
 import { denseOperator, materialize, withPinv } from '../src/operators/dense';
 import { namedPixelMask } from '../src/masks';
 import { pseudoInverse, symmetricEigen, cholesky, choleskySolveInPlace, seededNormals } from '../src/linalg';
+import { T, inv, mul, type M } from './helpers';
 
 /** float32 unit roundoff. */
 const U = 2 ** -24;
 
 // ---------- independent float64 helpers for the checks (no eigen-decomposition) ----------
 
-type M = number[][];
-const mul = (a: M, b: M): M => a.map((row) => b[0].map((_, j) => row.reduce((s, v, l) => s + v * b[l][j], 0)));
-const T = (a: M): M => a[0].map((_, j) => a.map((row) => row[j]));
 const toRows = (d: ArrayLike<number>, rows: number, cols: number): M =>
   Array.from({ length: rows }, (_, i) => Array.from({ length: cols }, (__, j) => d[i * cols + j]));
 const maxAbs = (a: M): number => Math.max(...a.flat().map(Math.abs));
 const sub = (a: M, b: M): M => a.map((r, i) => r.map((v, j) => v - b[i][j]));
-
-/** Inverse by Gauss–Jordan elimination with partial pivoting. */
-function inv(a: M): M {
-  const n = a.length;
-  const w = a.map((row, i) => [...row, ...row.map((_, j) => +(i === j))]);
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(w[r][c]) > Math.abs(w[p][c])) p = r;
-    [w[c], w[p]] = [w[p], w[c]];
-    const d = w[c][c];
-    for (let j = 0; j < 2 * n; j++) w[c][j] /= d;
-    for (let r = 0; r < n; r++) {
-      if (r === c) continue;
-      const f = w[r][c];
-      for (let j = 0; j < 2 * n; j++) w[r][j] -= f * w[c][j];
-    }
-  }
-  return w.map((row) => row.slice(n));
-}
 
 /**
  * A random [rows × cols] matrix A = U V of rank `rank` (Gaussian factors) and its pseudo-inverse by the full-rank

@@ -13,6 +13,7 @@ import {
   type LinearOperator,
   type TimeClassifierFn,
 } from '@sbm/inverse-problems';
+import { normals } from './helpers';
 
 // The inverse-problem oracle (REFERENCE.md, "Closed-form oracle"): conditioning a Gaussian-mixture prior on
 // y = A x₀ + n, n ~ N(0, σ_y² I), gives a mixture again, and since x_t ⟂ y | x₀ its perturbed score is the exact
@@ -25,16 +26,6 @@ import {
 
 const ZMAX = 4;
 const SWD_FACTOR = 1.2;
-
-function normals(stream: SeedStream, n: number): number[] {
-  const out: number[] = [];
-  while (out.length < n) {
-    const r = Math.sqrt(-2 * Math.log(1 - stream.uniform()));
-    const a = 2 * Math.PI * stream.uniform();
-    out.push(r * Math.cos(a), r * Math.sin(a));
-  }
-  return out.slice(0, n);
-}
 
 /** 16 components in 8-D: means 2·N(0, I), covariances 0.05 GGᵀ + 0.1 I (G Gaussian), weights ∝ 0.5 + U(0, 1). */
 function mixture8d(): GaussianMixture {

@@ -1,0 +1,36 @@
+// Float64 helpers shared by the inverse-problems tests (independent of the library's linear algebra).
+import type { SeedStream } from '@sbm/core';
+
+export type M = number[][];
+export const T = (a: M): M => a[0].map((_, j) => a.map((row) => row[j]));
+export const mul = (a: M, b: M): M => a.map((row) => b[0].map((_, j) => row.reduce((s, v, l) => s + v * b[l][j], 0)));
+
+/** Inverse by Gauss–Jordan elimination with partial pivoting (float64). */
+export function inv(a: M): M {
+  const n = a.length;
+  const w = a.map((row, i) => [...row, ...Array.from({ length: n }, (_, j) => +(i === j))]);
+  for (let c = 0; c < n; c++) {
+    let p = c;
+    for (let r = c + 1; r < n; r++) if (Math.abs(w[r][c]) > Math.abs(w[p][c])) p = r;
+    [w[c], w[p]] = [w[p], w[c]];
+    const d = w[c][c];
+    for (let j = 0; j < 2 * n; j++) w[c][j] /= d;
+    for (let r = 0; r < n; r++) {
+      if (r === c) continue;
+      const f = w[r][c];
+      for (let j = 0; j < 2 * n; j++) w[r][j] -= f * w[c][j];
+    }
+  }
+  return w.map((row) => row.slice(n));
+}
+
+/** n standard normals from `stream` by Box–Muller (two per pair of uniforms). */
+export function normals(stream: SeedStream, n: number): number[] {
+  const out: number[] = [];
+  while (out.length < n) {
+    const r = Math.sqrt(-2 * Math.log(1 - stream.uniform()));
+    const a = 2 * Math.PI * stream.uniform();
+    out.push(r * Math.cos(a), r * Math.sin(a));
+  }
+  return out.slice(0, n);
+}
