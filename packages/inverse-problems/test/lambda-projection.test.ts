@@ -8,7 +8,7 @@ import { floorOf, meanSwd } from '@sbm/samplers/testing';
 import { conditionalSample, type LinearOperator } from '@sbm/inverse-problems';
 import type { LambdaProjectionStats } from '../src/methods/lambda-projection';
 import { lambdaStep } from '../src/methods/lambda-projection';
-import { T, inv, mul, type M } from './helpers';
+import { T, inv, mul, type M, abortAtStep, veGaussScore } from './helpers';
 
 /** A dense m×D operator with its explicit pseudo-inverse A⁺ = Aᵀ (A Aᵀ)⁻¹ (full row rank), formed in float64. */
 function denseOperator(A: M): LinearOperator & { dispose(): void } {
@@ -61,11 +61,7 @@ function orthoOperator(D: number, known: number[], seed: number) {
 
 const ve = new VeSde();
 /** Data N(0, I) under VE: s = −x/(1 + σ(t)²), exact and cheap. */
-const gaussScore: ScoreFn = (x, t) =>
-  tf.tidy(() => {
-    const sigma = tf.mul(ve.sigmaMin, tf.exp(tf.mul(t, Math.log(ve.sigmaMax / ve.sigmaMin))));
-    return tf.div(x, tf.reshape(tf.neg(tf.add(1, tf.square(sigma))), [-1, 1]));
-  });
+const gaussScore: ScoreFn = veGaussScore(ve);
 
 describeWithBackends('lambda-projection: the cs.py merge, hooks, errors, leaks', () => {
   const A = [
@@ -171,17 +167,8 @@ describeWithBackends('lambda-projection: the cs.py merge, hooks, errors, leaks',
       expect(calls).toBe(failAt);
       expect(countTensors(), `fail at ${failAt}`).toBe(before);
     }
-    const ac = new AbortController();
     await expectRejectsSbm(
-      conditionalSample({
-        ...base(),
-        seed: 1,
-        samplerOptions: { steps: 10 },
-        signal: ac.signal,
-        onProgress: (p) => {
-          if (p.step === 3) ac.abort();
-        },
-      }),
+      conditionalSample({ ...base(), seed: 1, samplerOptions: { steps: 10 }, ...abortAtStep(3) }),
       'ABORTED',
       /pc/,
     );

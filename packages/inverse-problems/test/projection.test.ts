@@ -10,6 +10,7 @@ import { conditionalSample, type LinearOperator } from '@sbm/inverse-problems';
 import { projectState } from '../src/methods/projection';
 import type { ProjectionStats } from '../src/methods/projection';
 import { prepareDecoupled } from '../src/methods/shared-decoupled';
+import { abortAtStep, veGaussScore } from './helpers';
 
 // ---------- small operators built here (the package's own mask / grayscale operators are tested elsewhere) ----------
 
@@ -64,11 +65,7 @@ function orthoOperator(D: number, known: number[], seed: number): LinearOperator
 
 const ve = new VeSde();
 /** Data N(0, I) under VE: p_t = N(0, (1 + σ(t)²) I), s = −x/(1 + σ²). Separable: a coordinate's update reads only itself. */
-const separableScore: ScoreFn = (x, t) =>
-  tf.tidy(() => {
-    const sigma = tf.mul(ve.sigmaMin, tf.exp(tf.mul(t, Math.log(ve.sigmaMax / ve.sigmaMin))));
-    return tf.div(x, tf.reshape(tf.neg(tf.add(1, tf.square(sigma))), [-1, 1]));
-  });
+const separableScore: ScoreFn = veGaussScore(ve);
 
 function rows(v: Float32Array | Int32Array | Uint8Array, D: number): number[][] {
   return Array.from({ length: v.length / D }, (_, i) => Array.from(v.subarray(i * D, (i + 1) * D)));
@@ -254,17 +251,8 @@ describeWithBackends('projection: semantics, hooks, errors, leaks', () => {
       ).rejects.toThrow('score network failed');
       expect(countTensors(), semantics).toBe(before);
     }
-    const ac = new AbortController();
     await expectRejectsSbm(
-      conditionalSample({
-        ...base(),
-        seed: 1,
-        samplerOptions: { steps: 10 },
-        signal: ac.signal,
-        onProgress: (p) => {
-          if (p.step === 2) ac.abort();
-        },
-      }),
+      conditionalSample({ ...base(), seed: 1, samplerOptions: { steps: 10 }, ...abortAtStep(2) }),
       'ABORTED',
       /pc/,
     );

@@ -8,6 +8,7 @@ import { floorOf, meanSwd } from '@sbm/samplers/testing';
 import { conditionalSample, type LinearOperator } from '@sbm/inverse-problems';
 import type { RepaintStats } from '../src/methods/repaint';
 import { repaintSchedule } from '../src/methods/repaint';
+import { abortAtStep, veGaussScore } from './helpers';
 
 /** Inpainting of the `known` coordinates of a D-vector: A = rows of I, decoupled with T = I. */
 function maskOperator(D: number, known: number[]): LinearOperator & { dispose(): void } {
@@ -26,11 +27,7 @@ function maskOperator(D: number, known: number[]): LinearOperator & { dispose():
 
 const ve = new VeSde();
 /** Data N(0, I) under VE: s = −x/(1 + σ(t)²), exact and cheap. */
-const gaussScore: ScoreFn = (x, t) =>
-  tf.tidy(() => {
-    const sigma = tf.mul(ve.sigmaMin, tf.exp(tf.mul(t, Math.log(ve.sigmaMax / ve.sigmaMin))));
-    return tf.div(x, tf.reshape(tf.neg(tf.add(1, tf.square(sigma))), [-1, 1]));
-  });
+const gaussScore: ScoreFn = veGaussScore(ve);
 
 describe('repaintSchedule (RePaint get_schedule_jump)', () => {
   it('250 steps, jump 10, 10 resamplings: 2410 moves down (9.64 × 250 NFE), 2160 up, unit moves from 249 to −1', () => {
@@ -128,18 +125,8 @@ describeWithBackends('repaint: schedule on the shared loop, errors, leaks', () =
       conditionalSample({ ...base(), score: failing, seed: 1, jumpLength: 2, samplerOptions: { steps: 10 } }),
     ).rejects.toThrow('score network failed');
     expect(countTensors()).toBe(before);
-    const ac = new AbortController();
     await expectRejectsSbm(
-      conditionalSample({
-        ...base(),
-        seed: 1,
-        jumpLength: 2,
-        samplerOptions: { steps: 10 },
-        signal: ac.signal,
-        onProgress: (p) => {
-          if (p.step === 4) ac.abort();
-        },
-      }),
+      conditionalSample({ ...base(), seed: 1, jumpLength: 2, samplerOptions: { steps: 10 }, ...abortAtStep(4) }),
       'ABORTED',
       /repaint/,
     );
