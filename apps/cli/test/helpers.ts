@@ -14,10 +14,25 @@ export const CLI = join(cliDir, 'dist', 'cli.js');
 export const env: NodeJS.ProcessEnv = { ...process.env, SBM_WASM_THREADS: '2', CI: '1' };
 
 /** Newest modification time under `path` (a file or a directory, recursively). */
-function newest(path: string): number {
+export function newest(path: string): number {
   const st = statSync(path);
   if (!st.isDirectory()) return st.mtimeMs;
   return Math.max(st.mtimeMs, ...readdirSync(path).map((f) => newest(join(path, f))));
+}
+
+/** Runs `jobs` with at most `limit` of them (children) at a time (two cores). */
+export async function pool<T>(jobs: (() => Promise<T>)[], limit = 2): Promise<T[]> {
+  const out: T[] = new Array(jobs.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < jobs.length) {
+        const i = next++;
+        out[i] = await jobs[i]();
+      }
+    }),
+  );
+  return out;
 }
 
 /** dist/<entry> is missing or older than the sources / package.json / build config. */

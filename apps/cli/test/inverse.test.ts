@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode, encode } from 'fast-png';
@@ -7,7 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { indicesArg, intRangeArg, rangeArg } from '../src/commands/inverse-commands';
 import { testSetFor, validateForShape, validateInverseFlags, type InverseCliOptions } from '../src/commands/inverse';
 import { UsageError } from '../src/errors';
-import { buildStaleDist, Child, errorLines, fineProgressEnv, root, sbmAsync, type Result } from './helpers';
+import {
+  buildStaleDist,
+  Child,
+  errorLines,
+  fineProgressEnv,
+  newest,
+  pool,
+  root,
+  sbmAsync,
+  type Result,
+} from './helpers';
 
 // Issue 14 item 6: sbm inpaint | colorize | superres | cs | ct | mri | guided. Plumbing only — each command once on
 // two tiny inputs with a few steps of an almost untrained ScoreNet; the quality figures come from the bench.
@@ -16,27 +26,6 @@ const gray = join(tmp, 'run-mnist');
 const color = join(tmp, 'run-colored');
 const SIZE = 28;
 const PAD = 2;
-
-/** At most `limit` children at a time (two cores). */
-async function pool<T>(jobs: (() => Promise<T>)[], limit = 2): Promise<T[]> {
-  const out: T[] = new Array(jobs.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < jobs.length) {
-        const i = next++;
-        out[i] = await jobs[i]();
-      }
-    }),
-  );
-  return out;
-}
-
-function newest(path: string): number {
-  const st = statSync(path);
-  if (!st.isDirectory()) return st.mtimeMs;
-  return Math.max(st.mtimeMs, ...readdirSync(path).map((f) => newest(join(path, f))));
-}
 
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { decode } from 'fast-png';
 import { listCorrectors, listPredictors, listSamplers } from '@sbm/samplers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildStaleDist, errorLines, moonsTrainArgs, sbmAsync, type Result } from './helpers';
+import { buildStaleDist, errorLines, moonsTrainArgs, pool, sbmAsync, type Result } from './helpers';
 
 // Issue 11 item 6: every --sampler choice of `sbm sample` (and every PC predictor × corrector) runs on a tiny
 // checkpoint of each SDE family. The choices come from the registries, so a newly registered sampler is covered.
@@ -14,21 +14,6 @@ const ckpt = (sde: string) => join(tmp, `run-${sde}`);
 const N = 20;
 // ≥ 21 steps: the discrete VP grid of reverse diffusion / ancestral needs betaMax / N < 1 (betaMax 20).
 const STEPS = 25;
-
-/** At most `limit` children at a time (two cores). */
-async function pool<T>(jobs: (() => Promise<T>)[], limit = 2): Promise<T[]> {
-  const out: T[] = new Array(jobs.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < jobs.length) {
-        const i = next++;
-        out[i] = await jobs[i]();
-      }
-    }),
-  );
-  return out;
-}
 
 beforeAll(async () => {
   buildStaleDist();
