@@ -11,3 +11,18 @@ export {
   referenceScoreFn,
 } from './score-sde';
 export type { ReferenceConfig, ScoreSdeConfigs, ImportScoreSdeOptions, ImportedScoreSde } from './score-sde';
+export {
+  exportSbmModel,
+  exportSbmModelAsync,
+  loadSbmModel,
+  readSbmModelInfo,
+  SBM_MODEL_FORMAT,
+  SBM_MODEL_FORMAT_VERSION,
+} from './sbm-safetensors';
+export type {
+  SbmModelDtype,
+  SbmModelMetadata,
+  SbmModelInfo,
+  ExportSbmModelOptions,
+  LoadedSbmModel,
+} from './sbm-safetensors';
