@@ -28,6 +28,8 @@ export interface DataSpec {
   spec: string;
   toyName?: string;
   split?: 'train' | 'test';
+  /** colored-mnist only: 'random' colours, or the class palette of `colored-mnist-class` (see @sbm/datasets). */
+  palette?: 'random' | 'class';
   path?: string;
 }
 
@@ -48,13 +50,16 @@ export function parseDataSpec(spec: string, flag = '--data'): DataSpec {
     const split = s === 'mnist:test' ? 'test' : 'train';
     return { kind: 'mnist', spec: `mnist:${split}`, split };
   }
-  if (s === 'colored-mnist' || s === 'colored-mnist:train' || s === 'colored-mnist:test') {
-    const split = s === 'colored-mnist:test' ? 'test' : 'train';
-    return { kind: 'colored-mnist', spec: `colored-mnist:${split}`, split };
+  for (const base of ['colored-mnist', 'colored-mnist-class'] as const) {
+    if (s === base || s === `${base}:train` || s === `${base}:test`) {
+      const split = s === `${base}:test` ? 'test' : 'train';
+      const palette = base === 'colored-mnist' ? 'random' : 'class';
+      return { kind: 'colored-mnist', spec: `${base}:${split}`, split, palette };
+    }
   }
   if (s.startsWith('folder:') && s.length > 7) return { kind: 'folder', spec: s, path: s.slice(7) };
   throw new UsageError(
-    `${flag}: expected toy:NAME (swissroll, moons, gmm, checkerboard, rings, …), mnist, mnist:test, colored-mnist, colored-mnist:test or folder:PATH, got "${spec}"`,
+    `${flag}: expected toy:NAME (swissroll, moons, gmm, checkerboard, rings, …), mnist, mnist:test, colored-mnist, colored-mnist:test, colored-mnist-class, colored-mnist-class:test or folder:PATH, got "${spec}"`,
   );
 }
 
@@ -90,7 +95,7 @@ export async function loadData(
   if (d.kind === 'colored-mnist') {
     // The colours are fixed by colour seed 0, not by --seed: the data set is one fixed set (like MNIST itself), so
     // runs with different weight seeds, and evaluation against the test split, see the same images.
-    const m = await loadColoredMnist({ split: d.split, range, n: opts.n, seed: 0 });
+    const m = await loadColoredMnist({ split: d.split, range, n: opts.n, seed: 0, palette: d.palette ?? 'random' });
     m.labels.dispose();
     m.foreground.dispose();
     m.background.dispose();

@@ -50,10 +50,18 @@ describe('--data colored-mnist', () => {
       kind: 'colored-mnist',
       spec: 'colored-mnist:train',
       split: 'train',
+      palette: 'random',
     });
+    expect(parseDataSpec('colored-mnist-class')).toEqual({
+      kind: 'colored-mnist',
+      spec: 'colored-mnist-class:train',
+      split: 'train',
+      palette: 'class',
+    });
+    expect(parseDataSpec('colored-mnist-class:test')).toMatchObject({ split: 'test', palette: 'class' });
     expect(parseDataSpec(' colored-mnist:train ').spec).toBe('colored-mnist:train');
     expect(parseDataSpec('colored-mnist:test')).toMatchObject({ kind: 'colored-mnist', split: 'test' });
-    for (const bad of ['colored-mnist:val', 'colored-mnist:', 'colour-mnist']) {
+    for (const bad of ['colored-mnist:val', 'colored-mnist:', 'colour-mnist', 'colored-mnist-class:val']) {
       expect(() => parseDataSpec(bad)).toThrow(UsageError);
       expect(() => parseDataSpec(bad)).toThrow(new RegExp(`--data: expected .*colored-mnist.*got "${bad}"`));
     }
@@ -77,6 +85,19 @@ describe('--data colored-mnist', () => {
     let maxErr = 0;
     for (let j = 0; j < a.length; j++) maxErr = Math.max(maxErr, Math.abs(a[j] - (2 * b[j] - 1)));
     expect(maxErr).toBeLessThan(3e-7);
+    expect(countTensors()).toBe(before);
+  });
+
+  it('loadData: colored-mnist-class is the class-palette set of @sbm/datasets, not the random one', async () => {
+    const before = countTensors();
+    const c = await loadData(parseDataSpec('colored-mnist-class:test'), { n: 3, seed: 5, centered: false });
+    const ref = await loadColoredMnist({ n: 3, seed: 0, split: 'test', palette: 'class' });
+    const rnd = await loadColoredMnist({ n: 3, seed: 0, split: 'test' });
+    const [a, r, q] = [await c.x.data(), await ref.images.data(), await rnd.images.data()];
+    tf.dispose([c.x, ref.images, ref.labels, ref.foreground, ref.background]);
+    tf.dispose([rnd.images, rnd.labels, rnd.foreground, rnd.background]);
+    expect(Buffer.from(a.buffer).equals(Buffer.from(r.buffer))).toBe(true);
+    expect(Buffer.from(a.buffer).equals(Buffer.from(q.buffer))).toBe(false);
     expect(countTensors()).toBe(before);
   });
 

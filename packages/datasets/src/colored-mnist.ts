@@ -13,6 +13,14 @@
  * methods condition on. Then x = bg·(1 − m) + fg·m per pixel, m = MNIST byte / 255.
  * The train and test splits use the two first forks of SeedStream(seed), so their colours are independent and the
  * colours of image i do not depend on how many images were asked for.
+ *
+ * Why a second rule, `palette: 'class'`: under the random rule above the colours are independent of the digit and
+ * the rejection rule is symmetric under permuting R, G and B, so given the gray image the posterior mean colour is
+ * the gray itself — the gray-replicated image IS the MMSE colorization and no sampler can beat it on PSNR (a posterior
+ * sample has twice the MMSE's expected squared error). Real colorization works because colour follows content
+ * (grass is green); the class palette makes that so here: digit k gets a fixed bright colour of hue 36k° and a dark
+ * background of the opposite hue (`classPalette`), each channel jittered by an independent uniform(−jitter, jitter)
+ * (default 0.05, clipped to [0, 1]) from the same seeded stream. A model that recognises the digit can colour it.
  */
 import * as tf from '@tensorflow/tfjs';
 import { SbmError, SeedStream, checkNumber, describeValue } from '@sbm/core';
@@ -47,7 +55,40 @@ export interface DigitColorOptions {
   minChroma?: number;
   /** Which split's colour stream to use (default 'train'); train and test colours are independent. */
   split?: 'train' | 'test';
+  /**
+   * 'random' (default): the rejection rule above, colours independent of the digit. 'class': the colours of the
+   * digit's class (classPalette) plus per-channel jitter; needs the labels. minContrast / minChroma do not apply.
+   */
+  palette?: 'random' | 'class';
+  /** Half-width of the uniform per-channel jitter of the class palette (default 0.05, at most 0.1). */
+  jitter?: number;
 }
+
+/** HSV (hue in degrees, saturation and value in [0, 1]) → RGB in [0, 1]. */
+function hsv(h: number, s: number, v: number): [number, number, number] {
+  const c = v * s;
+  const hp = (((h % 360) + 360) % 360) / 60;
+  const x = c * (1 - Math.abs((hp % 2) - 1));
+  const m = v - c;
+  const [r, g, b] =
+    hp < 1 ? [c, x, 0] : hp < 2 ? [x, c, 0] : hp < 3 ? [0, c, x] : hp < 4 ? [0, x, c] : hp < 5 ? [x, 0, c] : [c, 0, x];
+  return [r + m, g + m, b + m];
+}
+
+/**
+ * The class palette: digit k is drawn in HSV(36k°, 0.6, 1) on HSV(36k° + 180°, 0.75, 0.4). The digit's gray level
+ * (R + G + B)/3 is in [0.6, 0.8] and the background's in [0.2, 0.3], so the contrast is ≥ 0.3 before jitter
+ * (≥ 0.2 after the default jitter); chroma 0.6 and 0.3.
+ */
+export function classPalette(k: number): {
+  foreground: [number, number, number];
+  background: [number, number, number];
+} {
+  checkNumber(k, 'classPalette: k', { integer: true, min: 0, max: 9 });
+  return { foreground: hsv(36 * k, 0.6, 1), background: hsv(36 * k + 180, 0.75, 0.4) };
+}
+
+const MAX_JITTER = 0.1;
 
 export interface DigitColors {
   /** [n·3] digit colours, RGB in [0, 1], row i = image i. */
@@ -112,18 +153,55 @@ function checkColorOptions(opts: DigitColorOptions, fn: string) {
     min: 0,
     max: MAX_CHROMA,
   });
-  return { seed, minContrast, minChroma, split: checkSplit(opts.split, fn) };
+  const palette = opts.palette ?? 'random';
+  if (palette !== 'random' && palette !== 'class') {
+    throw new SbmError('UNKNOWN_NAME', `${fn}: palette: expected "random" or "class", got ${describeValue(palette)}`, {
+      argument: 'palette',
+      received: palette,
+    });
+  }
+  const jitter = checkNumber(opts.jitter ?? 0.05, `${fn}: jitter`, { min: 0, max: MAX_JITTER });
+  return { seed, minContrast, minChroma, split: checkSplit(opts.split, fn), palette, jitter };
 }
 
-/** The per-image colours of `colorizeDigits` (see the rule at the top of this file), drawn in JS float64. */
-export function drawDigitColors(n: number, opts: DigitColorOptions = {}): DigitColors {
+/**
+ * The per-image colours of `colorizeDigits` (see the rules at the top of this file), drawn in JS float64. The class
+ * palette needs `labels` (one digit class 0–9 per image).
+ */
+export function drawDigitColors(n: number, opts: DigitColorOptions = {}, labels?: ArrayLike<number>): DigitColors {
   checkNumber(n, 'drawDigitColors: n', { integer: true, min: 1 });
-  const { seed, minContrast, minChroma, split } = checkColorOptions(opts, 'drawDigitColors');
+  const { seed, minContrast, minChroma, split, palette, jitter } = checkColorOptions(opts, 'drawDigitColors');
   const root = new SeedStream(seed);
   const trainStream = root.fork();
   const rng = new Rng(split === 'train' ? trainStream : root.fork());
   const foreground = new Float64Array(3 * n);
   const background = new Float64Array(3 * n);
+  if (palette === 'class') {
+    if (!labels || labels.length !== n) {
+      throw new SbmError(
+        'INVALID_ARGUMENT',
+        `drawDigitColors: labels: expected ${n} digit classes for palette "class", got ${describeValue(labels)}`,
+        { argument: 'labels' },
+      );
+    }
+    const clip = (v: number) => Math.min(1, Math.max(0, v));
+    for (let i = 0; i < n; i++) {
+      const k = labels[i];
+      if (!Number.isInteger(k) || k < 0 || k > 9) {
+        throw new SbmError(
+          'INVALID_ARGUMENT',
+          `drawDigitColors: labels: expected classes 0–9, got ${describeValue(k)} at ${i}`,
+          {
+            argument: 'labels',
+          },
+        );
+      }
+      const { foreground: f, background: b } = classPalette(k);
+      for (let c = 0; c < 3; c++) foreground[3 * i + c] = clip(f[c] + jitter * (2 * rng.uniform() - 1));
+      for (let c = 0; c < 3; c++) background[3 * i + c] = clip(b[c] + jitter * (2 * rng.uniform() - 1));
+    }
+    return { foreground, background };
+  }
   const fg = new Float64Array(3);
   const bg = new Float64Array(3);
   for (let i = 0; i < n; i++) {
@@ -172,9 +250,9 @@ export async function colorizeDigits(
   }
   if (n < 1) throw new SbmError('INVALID_ARGUMENT', `${fn}: gray: expected at least 1 image, got 0`);
   const [lo, hi] = checkRange(opts.range ?? [0, 1], `${fn}: range`);
-  const { foreground, background } = drawDigitColors(n, opts);
-  const m = await gray.data();
   const lab = await labels.data();
+  const { foreground, background } = drawDigitColors(n, opts, lab);
+  const m = await gray.data();
   const per = h * w;
   const out = new Float32Array(n * per * 3);
   const k = hi - lo;

@@ -16,6 +16,7 @@ export type { DataRange } from './range';
 export { CORRUPT_DATA_CODE } from './errors';
 export {
   colorizeDigits,
+  classPalette,
   drawDigitColors,
   grayLevel,
   chroma,

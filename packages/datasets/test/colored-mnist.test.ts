@@ -5,6 +5,7 @@ import {
   COLORED_MNIST_DEFAULTS,
   GRAY_WEIGHTS,
   chroma,
+  classPalette,
   colorizeDigits,
   drawDigitColors,
   grayLevel,
@@ -103,6 +104,102 @@ describe('drawDigitColors: the colour rule', () => {
       () => drawDigitColors(3, { split: 'val' as 'test' }),
       'UNKNOWN_NAME',
       /split: expected "train" or "test", got "val"/,
+    );
+  });
+});
+
+describe("the class palette: colour follows the digit's class", () => {
+  it('digit k: a bright HSV(36k°, 0.6, 1) on a dark HSV(36k° + 180°, 0.75, 0.4); contrast ≥ 0.3, all ten distinct', () => {
+    const fgs: number[][] = [];
+    for (let k = 0; k < 10; k++) {
+      const { foreground: f, background: b } = classPalette(k);
+      expect(grayLevel(f)).toBeGreaterThanOrEqual(0.6 - 1e-12);
+      expect(grayLevel(f)).toBeLessThanOrEqual(0.8 + 1e-12);
+      expect(grayLevel(b)).toBeGreaterThanOrEqual(0.2 - 1e-12);
+      expect(grayLevel(b)).toBeLessThanOrEqual(0.3 + 1e-12);
+      expect(chroma(f)).toBeCloseTo(0.6, 12);
+      expect(chroma(b)).toBeCloseTo(0.3, 12);
+      expect(Math.max(...f)).toBeCloseTo(1, 12);
+      expect(Math.max(...b)).toBeCloseTo(0.4, 12);
+      fgs.push(f);
+    }
+    // Hue 0 is red, 120 green (k = 10/3 is not a class, so check the exact ones: 0 → red, 5 → cyan).
+    expect(classPalette(0).foreground).toEqual([1, 0.4, 0.4]);
+    expect(classPalette(5).foreground.map((v) => +v.toFixed(12))).toEqual([0.4, 1, 1]);
+    for (let a = 0; a < 10; a++)
+      for (let b = a + 1; b < 10; b++) {
+        const d = Math.hypot(...fgs[a].map((v, c) => v - fgs[b][c]));
+        expect(d).toBeGreaterThan(0.1);
+      }
+  });
+
+  it('each colour is its class colour plus a uniform(−j, j) jitter per channel (clipped to [0, 1]), seeded', () => {
+    const n = 200;
+    const labels = Array.from({ length: n }, (_, i) => (i * 7) % 10);
+    const j = 0.05;
+    const { foreground, background } = drawDigitColors(n, { palette: 'class', seed: 3 }, labels);
+    let maxDev = 0;
+    for (let i = 0; i < n; i++) {
+      const p = classPalette(labels[i]);
+      for (let c = 0; c < 3; c++) {
+        for (const [got, want] of [
+          [foreground[3 * i + c], p.foreground[c]],
+          [background[3 * i + c], p.background[c]],
+        ]) {
+          expect(got).toBeGreaterThanOrEqual(0);
+          expect(got).toBeLessThanOrEqual(1);
+          expect(Math.abs(got - want)).toBeLessThanOrEqual(j + 1e-12);
+          if (want >= j && want <= 1 - j) maxDev = Math.max(maxDev, Math.abs(got - want));
+        }
+      }
+    }
+    // The jitter is there: P(all ≥ 600 unclipped deviations < j/2) = 2^−600.
+    expect(maxDev).toBeGreaterThan(j / 2);
+    const again = drawDigitColors(n, { palette: 'class', seed: 3 }, labels);
+    expect(Array.from(again.foreground)).toEqual(Array.from(foreground));
+    const other = drawDigitColors(n, { palette: 'class', seed: 4 }, labels);
+    expect(Array.from(other.foreground)).not.toEqual(Array.from(foreground));
+    const still = drawDigitColors(n, { palette: 'class', seed: 3, jitter: 0 }, labels);
+    for (let i = 0; i < n; i++)
+      expect(Array.from(still.background.slice(3 * i, 3 * i + 3))).toEqual(classPalette(labels[i]).background);
+  });
+
+  it('colorizeDigits with palette "class" colours each digit by its label', async () => {
+    const gray = tf.tensor4d([0, 1, 0, 1, 1, 0, 1, 0], [2, 2, 2, 1]);
+    const labels = tf.tensor1d([2, 9], 'int32');
+    const before = countTensors();
+    const d = await colorizeDigits(gray, labels, { palette: 'class', jitter: 0 });
+    const v = await values(d);
+    expect(countTensors()).toBe(before);
+    const p2 = classPalette(2);
+    const p9 = classPalette(9);
+    // Image 0, pixel 0 is background (m = 0), pixel 1 foreground; image 1 the reverse.
+    expect(Array.from(v.images.slice(0, 3))).toEqual(Array.from(Float32Array.from(p2.background)));
+    expect(Array.from(v.images.slice(3, 6))).toEqual(Array.from(Float32Array.from(p2.foreground)));
+    expect(Array.from(v.images.slice(12, 15))).toEqual(Array.from(Float32Array.from(p9.foreground)));
+    tf.dispose([gray, labels]);
+  });
+
+  it('bad palette options name the argument', () => {
+    expectThrowsSbm(
+      () => drawDigitColors(3, { palette: 'class' }),
+      'INVALID_ARGUMENT',
+      /labels: expected 3 digit classes/,
+    );
+    expectThrowsSbm(
+      () => drawDigitColors(2, { palette: 'class' }, [1, 12]),
+      'INVALID_ARGUMENT',
+      /labels: expected classes 0–9, got 12 at 1/,
+    );
+    expectThrowsSbm(
+      () => drawDigitColors(2, { palette: 'hsv' as 'class' }),
+      'UNKNOWN_NAME',
+      /palette: expected "random" or "class", got "hsv"/,
+    );
+    expectThrowsSbm(
+      () => drawDigitColors(2, { palette: 'class', jitter: 0.5 }, [1, 2]),
+      'INVALID_ARGUMENT',
+      /jitter:.*0.5/,
     );
   });
 });

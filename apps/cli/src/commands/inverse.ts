@@ -33,7 +33,7 @@ import {
 import { startBackend } from '../backend';
 import { EXIT_INTERRUPTED, UsageError } from '../errors';
 import { FractionProgress } from '../progress';
-import { requireCheckpoint, storage } from '../run-file';
+import { readRunFile, requireCheckpoint, storage } from '../run-file';
 import { GracefulStop } from '../signals';
 import { mean, writeFileAtomic, writeJsonAtomic } from '../util';
 import { checkpointScoreFn } from './import';
@@ -291,10 +291,14 @@ async function loadInputs(o: InverseCliOptions, shape: number[], range: [number,
   const indices = o.indices ?? Array.from({ length: o.n ?? 4 }, (_, i) => i);
   const limit = Math.max(...indices) + 1;
   let images: tf.Tensor4D;
-  const data = testSetFor(shape)!;
+  let data: string = testSetFor(shape)!;
   if (data === 'colored-mnist:test') {
-    // The coloured-digits test set of @sbm/datasets (colour seed 0: the fixed set sbm train --data colored-mnist uses).
-    const d = await loadColoredMnist({ split: 'test', range, n: limit, seed: 0 });
+    // The coloured-digits test set of @sbm/datasets (colour seed 0: the fixed set sbm train --data colored-mnist uses),
+    // in the colour rule the model was trained on: the class palette for `--data colored-mnist-class` runs.
+    const run = await readRunFile(o.ckpt);
+    const palette = run?.data.startsWith('colored-mnist-class') ? 'class' : 'random';
+    if (palette === 'class') data = 'colored-mnist-class:test';
+    const d = await loadColoredMnist({ split: 'test', range, n: limit, seed: 0, palette });
     tf.dispose([d.labels, d.foreground, d.background]);
     images = d.images;
   } else {

@@ -38,8 +38,11 @@ export async function nllCommand(o: NllCliOptions): Promise<number> {
   if (!spec) {
     if (!run) throw new UsageError(`--data is required (${o.ckpt} does not record its data set)`);
     const trained = parseDataSpec(run.data);
+    // The held-out split of the training data, in the same colour rule for coloured digits.
     spec =
-      trained.kind === 'mnist' ? 'mnist:test' : trained.kind === 'colored-mnist' ? 'colored-mnist:test' : trained.spec;
+      trained.kind === 'mnist' || trained.kind === 'colored-mnist'
+        ? trained.spec.replace(/:train$/, ':test')
+        : trained.spec;
   }
   const d = parseDataSpec(spec);
   // Held-out data by default: a bare "mnist" / "colored-mnist" means its test split here.
