@@ -27,6 +27,8 @@ export {
   perSampleDot,
   fillTime,
   FUSED_GROUP_NORM,
+  FUSED_ADAM,
+  FUSED_EMA,
 } from './tensor';
 export { countTensors, withLeakCheck, disposeAll } from './leak';
 export { throwIfAborted, yieldToEventLoop, now } from './loop';

@@ -65,3 +65,20 @@ export function fillTime(batch: number, t: number): tf.Tensor1D {
  * [B, C] (optional, added before normalizing); attrs groups, eps.
  */
 export const FUSED_GROUP_NORM = 'SbmGroupNorm';
+
+/**
+ * The name of sbm's fused Adam kernel (@sbm/wasm-kernels registers it for 'wasm'; @sbm/training's Adam.update calls
+ * it where it is registered). One call updates every weight: inputs p0…, g0…, m0…, v0… (i < attrs.count, float32,
+ * equal shapes per i), optional `scale` (float32 scalar: the gradient multiplier) and `apply` (bool scalar: false
+ * keeps every value); attrs count, beta1, beta2, eps, stepSize (lr / (1 − β1ᵗ)), sqrtBc2 (√(1 − β2ᵗ)) and scale (a
+ * number, used when there is no `scale` input). Outputs: [p′0…, m′0…, v′0…], each op rounded to float32 in the
+ * composite's order.
+ */
+export const FUSED_ADAM = 'SbmAdam';
+
+/**
+ * The name of sbm's fused EMA kernel (@sbm/wasm-kernels registers it for 'wasm'; @sbm/models' EMA update calls it
+ * where it is registered): inputs s0…, p0… (i < attrs.count, float32, equal shapes per i), attr weight (1 − decay);
+ * outputs [s′0…] with s′ = s − (s − p)·weight, each op rounded to float32.
+ */
+export const FUSED_EMA = 'SbmEma';

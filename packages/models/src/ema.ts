@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, checkNumber } from '@sbm/core';
+import { FUSED_EMA, SbmError, checkNumber } from '@sbm/core';
 import type { ScoreModel } from './model';
 import type { NamedWeight } from './params';
 
@@ -47,6 +47,20 @@ export class ExponentialMovingAverage {
     const d = this.nextDecay();
     const params = this.trainable(model);
     tf.tidy(() => {
+      if (this.shadow.size > 0 && tf.getKernel(FUSED_EMA, tf.getBackend()) !== undefined) {
+        // One kernel call for every shadow (@sbm/wasm-kernels on wasm), bit-identical to the loop below: the same
+        // float32 operations in the same order.
+        const shadows = [...this.shadow];
+        const inputs: tf.NamedTensorMap = {};
+        shadows.forEach(([name, s], i) => {
+          inputs[`s${i}`] = s;
+          inputs[`p${i}`] = params.get(name)!;
+        });
+        const attrs = { count: shadows.length, weight: 1 - d };
+        const out = tf.engine().runKernel(FUSED_EMA, inputs, attrs as never) as tf.Tensor[];
+        shadows.forEach(([, s], i) => s.assign(out[i]));
+        return;
+      }
       for (const [name, s] of this.shadow) s.assign(tf.sub(s, tf.mul(tf.sub(s, params.get(name)!), 1 - d)));
     });
     this.n += 1;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { SbmError, checkNumber } from '@sbm/core';
+import { FUSED_ADAM, SbmError, checkNumber } from '@sbm/core';
 
 export interface AdamOptions {
   /** β1 (default 0.9, score_sde config.optim.beta1). */
@@ -65,6 +65,11 @@ export class Adam {
     const t = this.t + 1;
     const bc1 = 1 - this.beta1 ** t;
     const bc2 = 1 - this.beta2 ** t;
+    if (this.fusable(gradScale, apply)) {
+      this.fusedUpdate(params, grads, lr / bc1, Math.sqrt(bc2), gradScale, apply);
+      this.t = t;
+      return;
+    }
     tf.tidy(() => {
       for (const [name, p] of params) {
         const g0 = grads.get(name);
@@ -85,6 +90,72 @@ export class Adam {
       }
     });
     this.t = t;
+  }
+
+  /**
+   * Whether the running backend has sbm's fused Adam kernel (@sbm/wasm-kernels registers it for wasm) and the
+   * scalars have the dtypes it takes; anything else keeps the composite form (and its errors).
+   */
+  private fusable(gradScale: number | tf.Scalar, apply: tf.Scalar | undefined): boolean {
+    if (tf.getKernel(FUSED_ADAM, tf.getBackend()) === undefined) return false;
+    if (typeof gradScale !== 'number' && (gradScale.dtype !== 'float32' || gradScale.size !== 1)) return false;
+    return apply === undefined || (apply.dtype === 'bool' && apply.size === 1);
+  }
+
+  /**
+   * The composite update above as one kernel call over every weight (FUSED_ADAM in @sbm/core), bit-identical to it:
+   * the same float32 operations in the same order, on the same float32-rounded scalars. The composite costs ~14
+   * kernels per weight on wasm (the `where` guard alone Tiles `apply` to each weight's shape three times).
+   */
+  private fusedUpdate(
+    params: Map<string, tf.Variable>,
+    grads: Map<string, tf.Tensor>,
+    stepSize: number,
+    sqrtBc2: number,
+    gradScale: number | tf.Scalar,
+    apply: tf.Scalar | undefined,
+  ): void {
+    const names: string[] = [];
+    const inputs: tf.NamedTensorMap = {};
+    for (const [name, p] of params) {
+      const g = grads.get(name);
+      if (!g) continue;
+      if (g.shape.join() !== p.shape.join() || g.dtype !== 'float32') {
+        throw new SbmError(
+          'INVALID_SHAPE',
+          `grads["${name}"]: expected a float32 gradient of shape [${p.shape}], got ${g.dtype} [${g.shape}]`,
+          { argument: 'grads', expected: p.shape, received: g.shape },
+        );
+      }
+      const i = names.length;
+      names.push(name);
+      inputs[`p${i}`] = p;
+      inputs[`g${i}`] = g;
+      inputs[`m${i}`] = this.m.get(name)!;
+      inputs[`v${i}`] = this.v.get(name)!;
+    }
+    if (names.length === 0) return;
+    if (typeof gradScale !== 'number') inputs.scale = gradScale;
+    if (apply) inputs.apply = apply;
+    const attrs = {
+      count: names.length,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      eps: this.eps,
+      stepSize,
+      sqrtBc2,
+      scale: typeof gradScale === 'number' ? gradScale : 1,
+    };
+    tf.tidy(() => {
+      const out = tf.engine().runKernel(FUSED_ADAM, inputs, attrs as never) as tf.Tensor[];
+      const n = names.length;
+      // assign() moves a reference to the kernel's output (no copy); tidy frees the outputs' own references.
+      names.forEach((name, i) => {
+        params.get(name)!.assign(out[i]);
+        this.m.get(name)!.assign(out[n + i]);
+        this.v.get(name)!.assign(out[2 * n + i]);
+      });
+    });
   }
 
   /** The live state (do not dispose the tensors). */

@@ -6,6 +6,8 @@ import { batchMatMul, setOriginalBatchMatMul } from './batch_mat_mul';
 import { conv2DBackpropFilter } from './conv2d_backprop_filter';
 import { conv2DBackpropInput } from './conv2d_backprop_input';
 import { FUSED_GROUP_NORM, groupNormKernel } from './group_norm';
+import { FUSED_ADAM, adamKernel } from './adam';
+import { FUSED_EMA, emaKernel } from './ema';
 import { depthwiseConv2dNativeBackpropFilter, depthwiseConv2dNativeBackpropInput } from './depthwise';
 import { unsortedSegmentSum } from './unsorted_segment_sum';
 import type { KernelArgs } from './wasm';
@@ -29,6 +31,9 @@ const KERNELS: Record<string, Impl> = {
   // Not a tfjs kernel: @sbm/models' groupNorm calls it when it is registered for the running backend and no gradient
   // is being recorded (sampling, evaluation); training keeps the composite form and its gradient.
   [FUSED_GROUP_NORM]: groupNormKernel,
+  // Not tfjs kernels: one call updates every weight (several outputs) for @sbm/training's Adam and @sbm/models' EMA.
+  [FUSED_ADAM]: adamKernel as unknown as Impl,
+  [FUSED_EMA]: emaKernel as unknown as Impl,
 };
 
 /** Names of the kernels `registerWasmTrainingKernels` provides for the 'wasm' backend. */
