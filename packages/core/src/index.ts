@@ -29,6 +29,7 @@ export {
   FUSED_GROUP_NORM,
   FUSED_ADAM,
   FUSED_EMA,
+  FUSED_GROUP_NORM_GRAD,
 } from './tensor';
 export { countTensors, withLeakCheck, disposeAll } from './leak';
 export { throwIfAborted, yieldToEventLoop, now } from './loop';

@@ -60,11 +60,19 @@ export function fillTime(batch: number, t: number): tf.Tensor1D {
 }
 
 /**
- * The name of sbm's fused group-norm kernel (@sbm/wasm-kernels registers it for 'wasm'; @sbm/models' groupNorm calls
- * it where it is registered and no gradient is being recorded). Inputs x [B, H, W, C], gamma [C], beta [C], bias
- * [B, C] (optional, added before normalizing); attrs groups, eps.
+ * The name of sbm's fused group-norm kernel (@sbm/wasm-kernels registers it for 'wasm', with a gradient; @sbm/models'
+ * groupNorm / groupNormSwish call it where it and FUSED_GROUP_NORM_GRAD are registered). Inputs x [B, H, W, C],
+ * gamma [C], beta [C], bias [B, C] (optional, added before normalizing; required while a gradient is recorded, since
+ * the gradient saves it — zeros when there is none); attrs groups, eps, activation ('none' | 'swish', applied after
+ * the scale and shift).
  */
 export const FUSED_GROUP_NORM = 'SbmGroupNorm';
+
+/**
+ * The backward kernel of FUSED_GROUP_NORM: inputs dy, x, gamma, beta, bias (optional) and the forward's attrs;
+ * outputs dx [B, H, W, C], dgamma [C], dbeta [C], dbias [B, C].
+ */
+export const FUSED_GROUP_NORM_GRAD = 'SbmGroupNormGrad';
 
 /**
  * The name of sbm's fused Adam kernel (@sbm/wasm-kernels registers it for 'wasm'; @sbm/training's Adam.update calls

@@ -1,6 +1,16 @@
 export { gaussianFourierProjection, sinusoidalEmbedding } from './embeddings';
 export type { EmbeddingConfig } from './embeddings';
-export { swish, groupNorm, dense, conv2d, conv2dTranspose, upsampleNearest2x, avgPool2x, dropout } from './layers';
+export {
+  swish,
+  groupNorm,
+  groupNormSwish,
+  dense,
+  conv2d,
+  conv2dTranspose,
+  upsampleNearest2x,
+  avgPool2x,
+  dropout,
+} from './layers';
 export { ScoreModel } from './model';
 export type { ModelConfig, ApplyOptions, ForwardContext } from './model';
 export { ParamStore, torchDefaultInit, varianceScalingInit } from './params';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { FUSED_GROUP_NORM, SbmError, checkNumber, checkTensor } from '@sbm/core';
+import { FUSED_GROUP_NORM, FUSED_GROUP_NORM_GRAD, SbmError, checkNumber, checkTensor } from '@sbm/core';
 
 /** swish(x) = x·sigmoid(x) (SiLU), the activation of every score_sde model and of the tutorial. */
 export function swish<T extends tf.Tensor>(x: T): T {
@@ -10,9 +10,10 @@ export function swish<T extends tf.Tensor>(x: T): T {
  * Group normalization (Wu & He 2018) for NHWC tensors: the C channels are split into `groups` contiguous groups
  * (as torch.nn.GroupNorm splits NCHW channels), each normalized over H, W and its channels per sample, then scaled
  * and shifted per channel. score_sde uses eps 1e-6; torch's default (the tutorial) is 1e-5. `bias` ([B, 1, 1, C] or
- * [B, C]: ScoreNet's time embedding) is added to x first. Where the running backend has sbm's fused kernel
- * (FUSED_GROUP_NORM, registered for wasm by @sbm/wasm-kernels) and no gradient is being recorded, one kernel call
- * does it all; otherwise (training, DPS and guidance gradients, other backends) the composite form below.
+ * [B, C]: ScoreNet's time embedding) is added to x first. Where the running backend has sbm's fused kernel and its
+ * backward (FUSED_GROUP_NORM / FUSED_GROUP_NORM_GRAD, registered for wasm by @sbm/wasm-kernels), one kernel call
+ * does it all — also under a gradient tape (training, DPS, guidance), where the backward is one kernel too;
+ * otherwise (other backends, float64 data) the composite form below.
  */
 export function groupNorm(
   x: tf.Tensor4D,
@@ -21,6 +22,40 @@ export function groupNorm(
   beta?: tf.Tensor1D,
   eps = 1e-5,
   bias?: tf.Tensor,
+): tf.Tensor4D {
+  return groupNormAct(x, groups, gamma, beta, eps, bias, 'none');
+}
+
+/**
+ * swish(groupNorm(x + bias)): the norm-then-activation pair of every ScoreNet and NCSN++ block, one kernel (forward
+ * and backward) where groupNorm's fused path applies; otherwise exactly `swish(groupNorm(...))`.
+ */
+export function groupNormSwish(
+  x: tf.Tensor4D,
+  groups: number,
+  gamma?: tf.Tensor1D,
+  beta?: tf.Tensor1D,
+  eps = 1e-5,
+  bias?: tf.Tensor,
+): tf.Tensor4D {
+  return groupNormAct(x, groups, gamma, beta, eps, bias, 'swish');
+}
+
+function fusedAvailable(): boolean {
+  const backend = tf.getBackend();
+  if (tf.getKernel(FUSED_GROUP_NORM, backend) === undefined) return false;
+  if (!tf.engine().isTapeOn()) return true;
+  return tf.getKernel(FUSED_GROUP_NORM_GRAD, backend) !== undefined && tf.getGradient(FUSED_GROUP_NORM) !== undefined;
+}
+
+function groupNormAct(
+  x: tf.Tensor4D,
+  groups: number,
+  gamma: tf.Tensor1D | undefined,
+  beta: tf.Tensor1D | undefined,
+  eps: number,
+  bias: tf.Tensor | undefined,
+  activation: 'none' | 'swish',
 ): tf.Tensor4D {
   checkTensor(x, 'x', [null, null, null, null]);
   const [B, H, W, C] = x.shape;
@@ -31,17 +66,13 @@ export function groupNorm(
       received: groups,
     });
   }
-  if (
-    gamma &&
-    beta &&
-    x.dtype === 'float32' &&
-    !tf.engine().isTapeOn() &&
-    tf.getKernel(FUSED_GROUP_NORM, tf.getBackend()) !== undefined
-  ) {
+  if (gamma && beta && x.dtype === 'float32' && fusedAvailable()) {
     return tf.tidy(() => {
       const inputs: tf.NamedTensorMap = { x, gamma, beta };
+      // The gradient saves every input and tfjs cannot save a missing one: zeros stand in for no bias on a tape.
       if (bias) inputs.bias = tf.reshape(bias, [B, C]);
-      return tf.engine().runKernel(FUSED_GROUP_NORM, inputs, { groups, eps } as never) as tf.Tensor4D;
+      else if (tf.engine().isTapeOn()) inputs.bias = tf.zeros([B, C]);
+      return tf.engine().runKernel(FUSED_GROUP_NORM, inputs, { groups, eps, activation } as never) as tf.Tensor4D;
     });
   }
   return tf.tidy(() => {
@@ -51,7 +82,7 @@ export function groupNorm(
     let y = tf.reshape(tf.mul(tf.sub(xg, mean), tf.rsqrt(tf.add(variance, eps))), [B, H, W, C]);
     if (gamma) y = tf.mul(y, gamma);
     if (beta) y = tf.add(y, beta);
-    return y as tf.Tensor4D;
+    return (activation === 'swish' ? swish(y) : y) as tf.Tensor4D;
   });
 }
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { SbmError, checkChoice, checkNumber, type SeedStream } from '@sbm/core';
 import { divideByCond, makeEmbedding } from './conditioning';
-import { avgPool2x, conv2d, dense, dropout, groupNorm, swish, upsampleNearest2x } from './layers';
+import { avgPool2x, conv2d, dense, dropout, groupNorm, groupNormSwish, swish, upsampleNearest2x } from './layers';
 import { ScoreModel, checkBool, checkIntList, checkKeys, type ForwardContext } from './model';
 import { varianceScalingInit, type ParamStore } from './params';
 
@@ -161,6 +161,14 @@ class Builder {
     return (h) => groupNorm(h, groups, gamma, beta, this.cfg.groupNormEps);
   }
 
+  /** swish(GroupNorm(h + bias)), one fused kernel where the backend has it; the same parameters as `norm`. */
+  normSwish(name: string, c: number): (h: tf.Tensor4D, bias?: tf.Tensor) => tf.Tensor4D {
+    const groups = groupsFor(c, name);
+    const gamma = this.p.add(`${name}/gamma`, [c], { kind: 'ones' }) as tf.Variable<tf.Rank.R1>;
+    const beta = this.zeros(`${name}/beta`, c);
+    return (h, bias) => groupNormSwish(h, groups, gamma, beta, this.cfg.groupNormEps, bias);
+  }
+
   /** (x + h)/√2 with skip rescale (Karras et al. 2019-style variance preservation), x + h otherwise. */
   private combine(x: tf.Tensor4D, h: tf.Tensor4D): tf.Tensor4D {
     const s = tf.add(x, h) as tf.Tensor4D;
@@ -173,10 +181,10 @@ class Builder {
    */
   resBlock(name: string, cin: number, cout: number, tembDim: number | undefined, mode: 'none' | 'up' | 'down'): Block {
     const cfg = this.cfg;
-    const n0 = this.norm(`${name}/norm0`, cin);
+    const n0 = this.normSwish(`${name}/norm0`, cin);
     const c0 = this.conv(`${name}/conv0`, 3, cin, cout);
     const d0 = tembDim === undefined ? undefined : this.linear(`${name}/temb`, tembDim, cout);
-    const n1 = this.norm(`${name}/norm1`, cout);
+    const n1 = this.normSwish(`${name}/norm1`, cout);
     const c1 = this.conv(`${name}/conv1`, 3, cout, cout, 1, cfg.initScale);
     let shortcut: ((x: tf.Tensor4D) => tf.Tensor4D) | undefined;
     if (cfg.resblockType === 'biggan' ? cin !== cout || mode !== 'none' : cin !== cout) {
@@ -188,14 +196,14 @@ class Builder {
     }
     const resample = mode === 'up' ? upsampleNearest2x : mode === 'down' ? avgPool2x : undefined;
     return (x, temb, ctx) => {
-      let h = swish(n0(x));
+      let h = n0(x);
       if (resample) {
         h = resample(h);
         x = resample(x);
       }
       h = c0(h);
-      if (d0 && temb) h = tf.add(h, tf.reshape(d0(swish(temb)), [-1, 1, 1, cout])) as tf.Tensor4D;
-      h = swish(n1(h));
+      // The time embedding is added before the norm: the fused kernel's bias input (GN(h + bias) as score_sde).
+      h = n1(h, d0 && temb ? tf.reshape(d0(swish(temb)), [-1, 1, 1, cout]) : undefined);
       if (ctx.training && cfg.dropout > 0) h = dropout(h, cfg.dropout, ctx.nextSeed());
       h = c1(h);
       return this.combine(shortcut ? shortcut(x) : x, h);
@@ -313,7 +321,7 @@ export class NcsnppModel extends ScoreModel<NcsnppConfig> {
       }
       up.push(stage);
     }
-    const normOut = b.norm('norm_out', inCh);
+    const normOut = b.normSwish('norm_out', inCh);
     const convOut = b.conv('conv_out', 3, inCh, C, 1, cfg.initScale);
 
     this.run = (x, cond, ctx) => {
@@ -336,7 +344,7 @@ export class NcsnppModel extends ScoreModel<NcsnppConfig> {
         if (stage.attn) h = stage.attn(h, temb, ctx);
         if (stage.resample) h = stage.resample(h, temb, ctx);
       }
-      let out: tf.Tensor4D = convOut(swish(normOut(h)));
+      let out: tf.Tensor4D = convOut(normOut(h));
       if (cfg.scaleBySigma) out = divideByCond(out, cond) as tf.Tensor4D;
       return out;
     };

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { SbmError, checkNumber, type SeedStream } from '@sbm/core';
 import type { SdeConfig } from '@sbm/sde';
 import { divideByStd, makeEmbedding, stdSde } from './conditioning';
-import { conv2d, conv2dTranspose, dense, groupNorm, swish } from './layers';
+import { conv2d, conv2dTranspose, dense, groupNormSwish, swish } from './layers';
 import { ScoreModel, checkIntList, checkKeys, type ForwardContext } from './model';
 import { torchDefaultInit } from './params';
 
@@ -118,7 +118,8 @@ export class ScoreNet extends ScoreModel<ScoreNetConfig> {
     const gNorm = (name: string, c: number, groups: number) => {
       const gamma = p.add(`${name}/gamma`, [c], { kind: 'ones' }) as tf.Variable<tf.Rank.R1>;
       const beta = p.add(`${name}/beta`, [c], { kind: 'zeros' }) as tf.Variable<tf.Rank.R1>;
-      return (h: tf.Tensor4D, bias: tf.Tensor) => groupNorm(h, groups, gamma, beta, eps, bias);
+      // swish(GN(h + bias)): one fused kernel (forward and backward) where the backend has it.
+      return (h: tf.Tensor4D, bias: tf.Tensor) => groupNormSwish(h, groups, gamma, beta, eps, bias);
     };
     const convW = (name: string, cin: number, cout: number) =>
       p.add(`${name}/kernel`, [3, 3, cin, cout], torchDefaultInit(9 * cin)) as tf.Variable<tf.Rank.R4>;
@@ -156,13 +157,13 @@ export class ScoreNet extends ScoreModel<ScoreNetConfig> {
       let h: tf.Tensor4D = x;
       enc.forEach((s, i) => {
         h = conv2d(h, s.w, undefined, i === 0 ? 1 : 2, 'valid');
-        h = swish(s.n(h, s.d(e)));
+        h = s.n(h, s.d(e));
         hs.push(h);
       });
       dec.forEach((s, j) => {
         const input = j === 0 ? h : (tf.concat([h, hs[3 - j]], 3) as tf.Tensor4D);
         h = conv2dTranspose(input, s.w, undefined, 2, s.op);
-        h = swish(s.n(h, s.d(e)));
+        h = s.n(h, s.d(e));
       });
       const out = conv2dTranspose(tf.concat([h, hs[0]], 3) as tf.Tensor4D, outW, outB, 1, 0);
       return divideByStd(out, sde, t) as tf.Tensor4D;

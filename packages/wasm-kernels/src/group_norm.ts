@@ -4,30 +4,123 @@ import { type KernelArgs, f32 } from './wasm';
 
 export { FUSED_GROUP_NORM };
 
-/**
- * Group normalization (Wu & He 2018) of NHWC x + bias in one kernel: y = γ·(v − μ_g)/√(σ²_g + eps) + β with
- * v = x + bias[b, c] (ScoreNet's time-embedding bias, added before the norm) and μ_g, σ²_g over H, W and the channels
- * of group g, per sample. The composite form costs a transposing Mean and a rank-5 broadcasting Sub on wasm — about a
- * third of a ScoreNet forward pass; this is two passes over the heap with float64 statistics. Inputs: x [B, H, W, C],
- * gamma [C], beta [C], bias [B, C] (optional); attrs: groups, eps.
- */
-export function groupNormKernel({ inputs, backend, attrs = {} }: KernelArgs): tf.TensorInfo {
+export type GroupNormActivation = 'none' | 'swish';
+
+/** Checked inputs and attrs shared by the forward and the backward kernel. */
+export interface GroupNormArgs {
+  x: tf.TensorInfo;
+  gamma: tf.TensorInfo;
+  beta: tf.TensorInfo;
+  bias?: tf.TensorInfo;
+  groups: number;
+  eps: number;
+  swish: boolean;
+}
+
+export function checkGroupNormArgs(kernel: string, { inputs, attrs = {} }: KernelArgs): GroupNormArgs {
   const { x, gamma, beta, bias } = inputs as Record<string, tf.TensorInfo | undefined>;
   const groups = attrs.groups as number;
   const eps = attrs.eps as number;
+  const activation = (attrs.activation ?? 'none') as GroupNormActivation;
   if (!x || !gamma || !beta || x.shape.length !== 4) {
-    throw new SbmError('INVALID_ARGUMENT', `${FUSED_GROUP_NORM}: expected x [B, H, W, C], gamma [C] and beta [C]`);
+    throw new SbmError('INVALID_ARGUMENT', `${kernel}: expected x [B, H, W, C], gamma [C] and beta [C]`);
   }
-  const [B, H, W, C] = x.shape;
+  const [B, , , C] = x.shape;
   if (!Number.isInteger(groups) || groups < 1 || C % groups !== 0) {
-    throw new SbmError('INVALID_ARGUMENT', `${FUSED_GROUP_NORM}: groups ${groups} must divide the channel count ${C}`);
+    throw new SbmError('INVALID_ARGUMENT', `${kernel}: groups ${groups} must divide the channel count ${C}`);
   }
-  if (bias && (bias.shape.length !== 2 || bias.shape[0] !== B || bias.shape[1] !== C)) {
+  if (gamma.shape.length !== 1 || gamma.shape[0] !== C || beta.shape.length !== 1 || beta.shape[0] !== C) {
     throw new SbmError(
       'INVALID_SHAPE',
-      `${FUSED_GROUP_NORM}: bias must be [${B}, ${C}], got [${bias.shape.join(', ')}]`,
+      `${kernel}: gamma and beta must be [${C}], got [${gamma.shape.join(', ')}] and [${beta.shape.join(', ')}]`,
     );
   }
+  if (bias && (bias.shape.length !== 2 || bias.shape[0] !== B || bias.shape[1] !== C)) {
+    throw new SbmError('INVALID_SHAPE', `${kernel}: bias must be [${B}, ${C}], got [${bias.shape.join(', ')}]`);
+  }
+  if (activation !== 'none' && activation !== 'swish') {
+    throw new SbmError(
+      'INVALID_ARGUMENT',
+      `${kernel}: activation must be 'none' or 'swish', got '${String(activation)}'`,
+    );
+  }
+  if (!(eps > 0)) throw new SbmError('INVALID_ARGUMENT', `${kernel}: eps must be > 0, got ${String(eps)}`);
+  return { x, gamma, beta, bias, groups, eps, swish: activation === 'swish' };
+}
+
+/**
+ * Per-channel affine form of the normalization of sample b: n = (v − μ_g)/s_g = x·ra[c] + rb[c] with v = x + bias,
+ * s = √(σ² + eps). Statistics accumulate in float64 (per channel first — a contiguous inner loop — then per group).
+ * The forward and the backward kernel both call this, so the backward recomputes exactly the forward's μ and s.
+ * Returns nothing: fills ra, rb (length C) and rs (1/s per channel).
+ */
+export function groupAffine(
+  xs: Float32Array,
+  bi: Float32Array | undefined,
+  b: number,
+  P: number,
+  C: number,
+  groups: number,
+  eps: number,
+  ra: Float64Array,
+  rb: Float64Array,
+  scratch: { cs: Float64Array; cq: Float64Array; sum: Float64Array; sq: Float64Array; b0: Float64Array },
+): void {
+  const { cs, cq, sum, sq, b0 } = scratch;
+  const cpg = C / groups;
+  const n = P * cpg;
+  for (let c = 0; c < C; c++) b0[c] = bi ? bi[b * C + c] : 0;
+  cs.fill(0);
+  cq.fill(0);
+  sum.fill(0);
+  sq.fill(0);
+  const base = b * P * C;
+  for (let p = 0; p < P; p++) {
+    const o = base + p * C;
+    for (let c = 0; c < C; c++) {
+      const v = xs[o + c] + b0[c];
+      cs[c] += v;
+      cq[c] += v * v;
+    }
+  }
+  for (let c = 0; c < C; c++) {
+    const k = (c / cpg) | 0;
+    sum[k] += cs[c];
+    sq[k] += cq[c];
+  }
+  for (let c = 0; c < C; c++) {
+    const k = (c / cpg) | 0;
+    const mean = sum[k] / n;
+    // Biased variance, as torch.nn.GroupNorm; clamped at 0 against rounding in E[v²] − μ².
+    const variance = Math.max(sq[k] / n - mean * mean, 0);
+    const r = 1 / Math.sqrt(variance + eps);
+    ra[c] = r;
+    rb[c] = (b0[c] - mean) * r;
+  }
+}
+
+export function affineScratch(C: number, groups: number) {
+  return {
+    cs: new Float64Array(C),
+    cq: new Float64Array(C),
+    sum: new Float64Array(groups),
+    sq: new Float64Array(groups),
+    b0: new Float64Array(C),
+  };
+}
+
+/**
+ * Group normalization (Wu & He 2018) of NHWC x + bias in one kernel: y = act(γ·(v − μ_g)/√(σ²_g + eps) + β) with
+ * v = x + bias[b, c] (ScoreNet's time-embedding bias, added before the norm), μ_g, σ²_g over H, W and the channels
+ * of group g, per sample, and act the identity or swish(u) = u·σ(u) (every ScoreNet / NCSN++ norm but the attention
+ * block's is followed by swish). The composite form costs a transposing Mean, a rank-5 broadcasting Sub and, with
+ * swish, a Sigmoid and a Mul on wasm; this is two passes over the heap with float64 statistics.
+ * Inputs: x [B, H, W, C], gamma [C], beta [C], bias [B, C] (optional); attrs: groups, eps, activation.
+ */
+export function groupNormKernel(args: KernelArgs): tf.TensorInfo {
+  const { x, gamma, beta, bias, groups, eps, swish } = checkGroupNormArgs(FUSED_GROUP_NORM, args);
+  const { backend } = args;
+  const [B, H, W, C] = x.shape;
   const out = backend.makeOutput([B, H, W, C], 'float32');
   // Views after the last allocation (makeOutput may grow the heap).
   const xs = f32(backend, x);
@@ -36,48 +129,31 @@ export function groupNormKernel({ inputs, backend, attrs = {} }: KernelArgs): tf
   const bi = bias ? f32(backend, bias) : undefined;
   const ys = f32(backend, out);
   const P = H * W;
-  const cpg = C / groups;
-  const n = P * cpg;
-  const sum = new Float64Array(groups);
-  const sq = new Float64Array(groups);
-  const scale = new Float32Array(C);
-  const shift = new Float32Array(C);
-  const b0 = new Float64Array(C);
-  const cs = new Float64Array(C);
-  const cq = new Float64Array(C);
+  const ra = new Float64Array(C);
+  const rb = new Float64Array(C);
+  const scale = new Float64Array(C);
+  const shift = new Float64Array(C);
+  const scratch = affineScratch(C, groups);
   for (let b = 0; b < B; b++) {
-    sum.fill(0);
-    sq.fill(0);
-    for (let c = 0; c < C; c++) b0[c] = bi ? bi[b * C + c] : 0;
+    groupAffine(xs, bi, b, P, C, groups, eps, ra, rb, scratch);
+    for (let c = 0; c < C; c++) {
+      scale[c] = g[c] * ra[c];
+      shift[c] = be[c] + g[c] * rb[c];
+    }
     const base = b * P * C;
-    // Per-channel partial sums first (contiguous inner loop), then folded into the groups.
-    cs.fill(0);
-    cq.fill(0);
-    for (let p = 0; p < P; p++) {
-      const o = base + p * C;
-      for (let c = 0; c < C; c++) {
-        const v = xs[o + c] + b0[c];
-        cs[c] += v;
-        cq[c] += v * v;
+    if (swish) {
+      for (let p = 0; p < P; p++) {
+        const o = base + p * C;
+        for (let c = 0; c < C; c++) {
+          const u = xs[o + c] * scale[c] + shift[c];
+          ys[o + c] = u / (1 + Math.exp(-u));
+        }
       }
-    }
-    for (let c = 0; c < C; c++) {
-      const k = (c / cpg) | 0;
-      sum[k] += cs[c];
-      sq[k] += cq[c];
-    }
-    for (let c = 0; c < C; c++) {
-      const k = (c / cpg) | 0;
-      const mean = sum[k] / n;
-      // Biased variance, as torch.nn.GroupNorm; clamped at 0 against rounding in E[v²] − μ².
-      const variance = Math.max(sq[k] / n - mean * mean, 0);
-      const r = 1 / Math.sqrt(variance + eps);
-      scale[c] = g[c] * r;
-      shift[c] = be[c] + (b0[c] - mean) * g[c] * r;
-    }
-    for (let p = 0; p < P; p++) {
-      const o = base + p * C;
-      for (let c = 0; c < C; c++) ys[o + c] = xs[o + c] * scale[c] + shift[c];
+    } else {
+      for (let p = 0; p < P; p++) {
+        const o = base + p * C;
+        for (let c = 0; c < C; c++) ys[o + c] = xs[o + c] * scale[c] + shift[c];
+      }
     }
   }
   return out;

@@ -8,11 +8,12 @@ import { conv2DBackpropInput } from './conv2d_backprop_input';
 import { FUSED_GROUP_NORM, groupNormKernel } from './group_norm';
 import { FUSED_ADAM, adamKernel } from './adam';
 import { FUSED_EMA, emaKernel } from './ema';
+import { FUSED_GROUP_NORM_GRAD, groupNormGradConfig, groupNormGradKernel } from './group_norm_grad';
 import { depthwiseConv2dNativeBackpropFilter, depthwiseConv2dNativeBackpropInput } from './depthwise';
 import { unsortedSegmentSum } from './unsorted_segment_sum';
 import type { KernelArgs } from './wasm';
 
-type Impl = (args: KernelArgs) => tf.TensorInfo;
+type Impl = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
 
 /**
  * Kernels that gradients of conv nets need on wasm and that tfjs-backend-wasm 4.22 lacks (Conv2DBackpropFilter,
@@ -28,12 +29,13 @@ const KERNELS: Record<string, Impl> = {
   DepthwiseConv2dNativeBackpropFilter: depthwiseConv2dNativeBackpropFilter,
   UnsortedSegmentSum: unsortedSegmentSum,
   BatchMatMul: batchMatMul,
-  // Not a tfjs kernel: @sbm/models' groupNorm calls it when it is registered for the running backend and no gradient
-  // is being recorded (sampling, evaluation); training keeps the composite form and its gradient.
+  // Not tfjs kernels: @sbm/models' groupNorm / groupNormSwish call the forward where both are registered for the
+  // running backend, with or without a gradient tape; the gradient (groupNormGradConfig) runs the backward.
   [FUSED_GROUP_NORM]: groupNormKernel,
   // Not tfjs kernels: one call updates every weight (several outputs) for @sbm/training's Adam and @sbm/models' EMA.
   [FUSED_ADAM]: adamKernel as unknown as Impl,
   [FUSED_EMA]: emaKernel as unknown as Impl,
+  [FUSED_GROUP_NORM_GRAD]: groupNormGradKernel,
 };
 
 /** Names of the kernels `registerWasmTrainingKernels` provides for the 'wasm' backend. */
@@ -54,12 +56,16 @@ export function registerWasmTrainingKernels(): string[] {
     let setupFunc: tf.KernelConfig['setupFunc'];
     if (current !== undefined) {
       if (kernelName === 'BatchMatMul') {
-        setOriginalBatchMatMul(current.kernelFunc as unknown as Impl);
+        setOriginalBatchMatMul(current.kernelFunc as unknown as Parameters<typeof setOriginalBatchMatMul>[0]);
         setupFunc = current.setupFunc;
       }
       tf.unregisterKernel(kernelName, 'wasm');
     }
     tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: impl as unknown as tf.KernelFunc, setupFunc });
+  }
+  // Gradients are registered per kernel name, not per backend; tfjs warns when one is overridden, hence the check.
+  if (tf.getGradient(FUSED_GROUP_NORM)?.gradFunc !== groupNormGradConfig.gradFunc) {
+    tf.registerGradient(groupNormGradConfig);
   }
   return [...WASM_TRAINING_KERNELS];
 }

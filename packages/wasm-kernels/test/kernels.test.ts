@@ -23,6 +23,7 @@ describe('registerWasmTrainingKernels', () => {
         'DepthwiseConv2dNativeBackpropFilter',
         'DepthwiseConv2dNativeBackpropInput',
         'SbmGroupNorm',
+        'SbmGroupNormGrad',
         'UnsortedSegmentSum',
       ].sort(),
     );
