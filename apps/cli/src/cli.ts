@@ -95,7 +95,7 @@ export function buildProgram(): Command {
     )
     .requiredOption(
       '--data <spec>',
-      `toy:NAME (${toyNames().join(', ')}), mnist, colored-mnist (seeded digit and background colours), folder:PATH`,
+      `toy:NAME (${toyNames().join(', ')}), mnist, colored-mnist (seeded random digit and background colours), colored-mnist-class (colours set by the digit's class), folder:PATH`,
     )
     .addOption(
       new Option('--sde <name>', `SDE (${oneOf(listSdes())})`).argParser(choiceArg('--sde', listSdes)).default('vp'),
@@ -288,14 +288,29 @@ export function buildProgram(): Command {
 
   program
     .command('export')
-    .description("Write an imported checkpoint's weights as safetensors under score_sde_pytorch's state-dict names.")
-    .addArgument(new Argument('<format>', 'weights format').choices(['score-sde']))
-    .requiredOption('--ckpt <dir>', 'checkpoint folder (sbm import score-sde --out)')
+    .description(
+      "Write a checkpoint's weights as safetensors: score-sde under score_sde_pytorch's state-dict names; " +
+        'safetensors as one sbm model file (sbm names, model / SDE config, data range, step: what the demo loads).',
+    )
+    .addArgument(new Argument('<format>', 'weights format').choices(['score-sde', 'safetensors']))
+    .requiredOption('--ckpt <dir>', 'checkpoint folder (sbm train / sbm import score-sde --out)')
     .requiredOption('--out <file.safetensors>', 'output file')
     .addOption(weightsOption('which weights: the EMA, or the raw ones'))
+    .addOption(
+      new Option('--dtype <dtype>', 'safetensors only: storage of the trainable weights').choices([
+        'float32',
+        'float16',
+      ]),
+    )
     .option('--force', 'replace an existing --out file', false)
     .addOption(backendOption())
-    .addHelpText('after', examples(['sbm export score-sde --ckpt runs/cifar --out weights.safetensors']))
+    .addHelpText(
+      'after',
+      examples([
+        'sbm export score-sde --ckpt runs/cifar --out weights.safetensors',
+        'sbm export safetensors --ckpt runs/mnist --out mnist-f16.safetensors --dtype float16',
+      ]),
+    )
     .action(
       run(async (format: string, o) => {
         const { exportCommand } = await import('./commands/export');

@@ -31,8 +31,8 @@ export type SbmModelDtype = 'float16' | 'float32';
 export interface SbmModelMetadata {
   /** The SDE the model was trained under (plain JSON, as `createSde` takes it). */
   sde: SdeConfig;
-  /** Range of the data the model was trained on, e.g. [0, 1] for MNIST in sbm. */
-  dataRange: readonly [number, number];
+  /** Range of the data the model was trained on, e.g. [0, 1] for MNIST in sbm; null for unbounded data (toy 2-D sets). */
+  dataRange: readonly [number, number] | null;
   /** Training step the weights come from. */
   step: number;
   /** Which weights these are (default 'model'); a checkpoint's EMA weights are what one samples with. */
@@ -58,7 +58,7 @@ export interface SbmModelInfo {
   formatVersion: number;
   model: ModelConfig;
   sde: SdeConfig;
-  dataRange: [number, number];
+  dataRange: [number, number] | null;
   step: number;
   weights: 'ema' | 'model';
   dtype: SbmModelDtype;
@@ -122,7 +122,7 @@ function checkOptions(
   }
   // Instantiating the SDE is the only complete check of its config (each SDE validates its own options).
   createSde(metadata.sde);
-  const dataRange = checkDataRange(metadata.dataRange, 'metadata.dataRange');
+  const dataRange = metadata.dataRange === null ? null : checkDataRange(metadata.dataRange, 'metadata.dataRange');
   const step = checkNumber(metadata.step, 'metadata.step', { integer: true, min: 0 });
   const weights = metadata.weights ?? 'model';
   if (weights !== 'ema' && weights !== 'model') {
@@ -265,9 +265,10 @@ export function readSbmModelInfo(bytes: Uint8Array): SbmModelInfo {
   if (sde === null || typeof sde !== 'object' || typeof sde.name !== 'string') {
     throw corrupt(`sbm.sde: expected a config { name: string, ... }, got ${describeValue(sde)}`);
   }
-  let dataRange: [number, number];
+  let dataRange: [number, number] | null;
+  const range = parseJson(meta, 'sbm.dataRange');
   try {
-    dataRange = checkDataRange(parseJson(meta, 'sbm.dataRange'), 'sbm.dataRange');
+    dataRange = range === null ? null : checkDataRange(range, 'sbm.dataRange');
   } catch (e) {
     throw corrupt(e instanceof Error ? e.message : String(e), { key: 'sbm.dataRange' });
   }

@@ -305,6 +305,14 @@ describeWithBackends(
 );
 
 describe('readSbmModelInfo', () => {
+  it('stores a null data range (unbounded toy data) as null', async () => {
+    await tf.setBackend('cpu');
+    const model = makeModel();
+    const info = readSbmModelInfo(exportSbmModel(model, { metadata: { ...META, dataRange: null } }));
+    expect(info.dataRange).toBeNull();
+    model.dispose();
+  });
+
   it('reads the header only: configs, step and stored dtypes, without tensors', async () => {
     await tf.setBackend('cpu');
     const model = makeModel();
