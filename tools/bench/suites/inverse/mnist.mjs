@@ -4,14 +4,15 @@
 // (task, reconstruction) with mean ± SE over the N images, and one PNG per task: truth / measurement / baselines /
 // methods on the first 8 digits.
 import * as tf from '@tensorflow/tfjs';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { round } from '../../lib/timing.mjs';
 import { elapsed } from './common.mjs';
 
 const RESULTS = new URL('../../results/', import.meta.url);
 const SCORE_CKPT = '/work/mnist-eval/ckpt';
-const COLOR_CKPT = '/work/color-run/ckpt';
+/** The colour checkpoint (`--color-ckpt DIR`); the test set follows the colour rule it was trained on (its sbm-run.json). */
+const DEFAULT_COLOR_CKPT = '/work/color-class/ckpt';
 const RANGE = [0, 1];
 const SHOW = 8;
 
@@ -356,10 +357,19 @@ async function runGuidance({ mods, emit, log, net, N, steps, base0, t0, scale })
 
 /** Colorization on coloured test digits: 'gray-replicated' and the other baselines; projection when a colour model exists. */
 async function runColorize({ mods, emit, log, N, steps, base0, opts }) {
+  const COLOR_CKPT = String(opts['color-ckpt'] ?? DEFAULT_COLOR_CKPT);
+  let palette = 'random';
+  try {
+    const run = JSON.parse(readFileSync(`${COLOR_CKPT}/sbm-run.json`, 'utf8'));
+    if (String(run.data).startsWith('colored-mnist-class')) palette = 'class';
+  } catch {
+    // No run file: the random colour rule, the only one before the class palette existed.
+  }
+  base0 = { ...base0, palette };
   let data;
   let op;
   try {
-    data = await mods.dsNode.loadColoredMnist({ split: 'test', n: N, range: RANGE });
+    data = await mods.dsNode.loadColoredMnist({ split: 'test', n: N, range: RANGE, palette });
     op = mods.ip.grayscaleOperator({ height: 28, width: 28 });
   } catch (e) {
     emit({ ...base0, task: 'colorize', skipped: `${e.code ?? e.name}: ${e.message}` });
