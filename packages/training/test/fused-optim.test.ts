@@ -117,6 +117,7 @@ describe('fused Adam + EMA on wasm (SbmAdam, SbmEma) == the composite forms', ()
     for (const fused of [true, false]) {
       setFused(fused);
       const model = newModel();
+      const before = tf.memory().numTensors;
       let error: unknown;
       try {
         await train(base({ model, data: source, steps: 20 }));
@@ -124,6 +125,8 @@ describe('fused Adam + EMA on wasm (SbmAdam, SbmEma) == the composite forms', ()
         error = e;
       }
       expect(isSbmError(error, 'NON_FINITE')).toBe(true);
+      // The failure path frees everything the trainer made (Adam moments, EMA, the kernels' outputs).
+      expect(tf.memory().numTensors).toBe(before);
       weightsAfter.push(bits(snapshot(model.getWeights())));
       model.dispose();
     }
