@@ -22,6 +22,8 @@ describe('registerWasmTrainingKernels', () => {
         'Conv2DBackpropInput',
         'DepthwiseConv2dNativeBackpropFilter',
         'DepthwiseConv2dNativeBackpropInput',
+        'SbmAdam',
+        'SbmEma',
         'SbmGroupNorm',
         'SbmGroupNormGrad',
         'UnsortedSegmentSum',
