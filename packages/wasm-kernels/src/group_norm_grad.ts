@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { FUSED_GROUP_NORM, FUSED_GROUP_NORM_GRAD, SbmError } from '@sbm/core';
 import { affineScratch, checkGroupNormArgs, groupAffine } from './group_norm';
-import { type KernelArgs, f32 } from './wasm';
+import { type KernelArgs, f32, free, runWasm } from './wasm';
 
 export { FUSED_GROUP_NORM_GRAD };
 
@@ -14,8 +14,9 @@ export { FUSED_GROUP_NORM_GRAD };
  *   with the group as the reduction set), and dbias[b, c] = Σ_{h,w} dx.
  * The statistics are recomputed from x by the forward's own routine (one read of x) rather than saved as extra forward
  * outputs: the forward stays a one-output kernel that the no-gradient path calls unchanged, and nothing but the
- * inputs has to be kept on the tape. Three passes per sample: statistics; d (stored in the dx buffer) with its
- * per-channel sums Σd and Σd·n in float64; dx. Inputs: dy, x, gamma, beta, bias [B, C] (optional); attrs as the
+ * inputs has to be kept on the tape. Passes per sample: statistics; with swish, u into the dx buffer and σ(u) by the
+ * backend's Sigmoid (XNNPACK) for the whole batch; d (stored in the dx buffer) with its per-channel sums Σd and Σd·n
+ * in float64; dx. Inputs: dy, x, gamma, beta, bias [B, C] (optional); attrs as the
  * forward's. Outputs: dx [B, H, W, C], dgamma [C], dbeta [C], dbias [B, C].
  */
 export function groupNormGradKernel(args: KernelArgs): tf.TensorInfo[] {
@@ -33,18 +34,49 @@ export function groupNormGradKernel(args: KernelArgs): tf.TensorInfo[] {
   const dgInfo = backend.makeOutput([C], 'float32');
   const dbInfo = backend.makeOutput([C], 'float32');
   const dbiasInfo = backend.makeOutput([B, C], 'float32');
-  // Views after the last allocation (makeOutput may grow the heap).
-  const xs = f32(backend, x);
-  const dys = f32(backend, dy);
-  const g = f32(backend, gamma);
-  const be = f32(backend, beta);
-  const bi = bias ? f32(backend, bias) : undefined;
-  const dx = f32(backend, dxInfo);
   const P = H * W;
   const cpg = C / groups;
   const N = P * cpg;
+  // Per-sample affine form n = x·ra + rb of the normalization (float64), recomputed as the forward did.
+  const RA = new Float64Array(B * C);
+  const RB = new Float64Array(B * C);
   const ra = new Float64Array(C);
   const rb = new Float64Array(C);
+  const scale = new Float64Array(C);
+  const shift = new Float64Array(C);
+  const scratch = affineScratch(C, groups);
+  let sgInfo: tf.TensorInfo | undefined;
+  {
+    const xs = f32(backend, x);
+    const bi = bias ? f32(backend, bias) : undefined;
+    const g = f32(backend, gamma);
+    const be = f32(backend, beta);
+    const dx = f32(backend, dxInfo);
+    for (let b = 0; b < B; b++) {
+      groupAffine(xs, bi, b, P, C, groups, eps, ra, rb, scratch);
+      RA.set(ra, b * C);
+      RB.set(rb, b * C);
+      if (!swish) continue;
+      // u = γ·n + β into the dx buffer, for the backend's Sigmoid (XNNPACK) below — as in the forward.
+      // (The forward's own expression, so σ sees the same float32 u.)
+      for (let c = 0; c < C; c++) {
+        scale[c] = g[c] * ra[c];
+        shift[c] = be[c] + g[c] * rb[c];
+      }
+      const base = b * P * C;
+      for (let p = 0; p < P; p++) {
+        const o = base + p * C;
+        for (let c = 0; c < C; c++) dx[o + c] = xs[o + c] * scale[c] + shift[c];
+      }
+    }
+    if (swish) sgInfo = runWasm('Sigmoid', { x: dxInfo }, backend);
+  }
+  // Views after the last allocation (makeOutput and the Sigmoid may grow the heap).
+  const xs = f32(backend, x);
+  const dys = f32(backend, dy);
+  const g = f32(backend, gamma);
+  const dx = f32(backend, dxInfo);
+  const sgs = sgInfo ? f32(backend, sgInfo) : undefined;
   const s1 = new Float64Array(C);
   const s2 = new Float64Array(C);
   const k1 = new Float64Array(C);
@@ -56,23 +88,22 @@ export function groupNormGradKernel(args: KernelArgs): tf.TensorInfo[] {
   const dbeta = new Float64Array(C);
   const dbias = new Float64Array(C);
   const dbiasAll = new Float32Array(B * C);
-  const scratch = affineScratch(C, groups);
   for (let b = 0; b < B; b++) {
-    groupAffine(xs, bi, b, P, C, groups, eps, ra, rb, scratch);
+    ra.set(RA.subarray(b * C, (b + 1) * C));
+    rb.set(RB.subarray(b * C, (b + 1) * C));
     const base = b * P * C;
     s1.fill(0);
     s2.fill(0);
-    if (swish) {
+    if (sgs) {
       for (let p = 0; p < P; p++) {
         const o = base + p * C;
         for (let c = 0; c < C; c++) {
-          const n = xs[o + c] * ra[c] + rb[c];
-          const u = g[c] * n + be[c];
-          const sg = 1 / (1 + Math.exp(-u));
+          const u = dx[o + c];
+          const sg = sgs[o + c];
           const d = dys[o + c] * sg * (1 + u * (1 - sg));
           dx[o + c] = d;
           s1[c] += d;
-          s2[c] += d * n;
+          s2[c] += d * (xs[o + c] * ra[c] + rb[c]);
         }
       }
     } else {
@@ -117,6 +148,7 @@ export function groupNormGradKernel(args: KernelArgs): tf.TensorInfo[] {
     }
     for (let c = 0; c < C; c++) dbiasAll[b * C + c] = dbias[c];
   }
+  if (sgInfo) free(backend, sgInfo);
   f32(backend, dgInfo).set(dgamma);
   f32(backend, dbInfo).set(dbeta);
   f32(backend, dbiasInfo).set(dbiasAll);
