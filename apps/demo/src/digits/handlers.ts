@@ -33,8 +33,11 @@ const CARRIER = 'dpmpp-3m-sde';
 export const MAX_VIEWS = 16;
 
 interface Model {
-  /** The backend the weights were uploaded to: a backend switch drops them, and they are rebuilt from `bytes`. */
-  backend: string;
+  /**
+   * The backend instance the weights were uploaded to (compared by identity: a backend re-created under the same name
+   * no longer holds them); on a switch they are rebuilt from `bytes`.
+   */
+  backend: tf.KernelBackend;
   url: string;
   bytes: Uint8Array;
   model: ScoreModel;
@@ -44,7 +47,7 @@ interface Model {
 }
 
 interface Classifier {
-  backend: string;
+  backend: tf.KernelBackend;
   url: string;
   bytes: Uint8Array;
   clf: NoisyMnistClassifier;
@@ -53,7 +56,7 @@ interface Classifier {
 let model: Model | undefined;
 let classifier: Classifier | undefined;
 /** The last CT operator (its pseudo-inverse is the expensive part), reused while views and backend stay the same. */
-let ct: { backend: string; views: number; op: LinearOperator } | undefined;
+let ct: { backend: tf.KernelBackend; views: number; op: LinearOperator } | undefined;
 
 function obj(payload: unknown, name: string): Record<string, unknown> {
   if (payload === undefined) return {};
@@ -126,28 +129,38 @@ async function fetchBytes(href: string, what: string, ctx: HandlerContext): Prom
   return out;
 }
 
-function build(bytes: Uint8Array, href: string, backend: string): Model {
+/** Frees tensors that may belong to a backend that is gone (then there is nothing left to free). */
+function release(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // the old backend was removed with its memory
+  }
+}
+
+function build(bytes: Uint8Array, href: string, backend: tf.KernelBackend): Model {
   const { model: m, sde: sdeConfig, metadata } = loadSbmModel(bytes);
   const sde = createSde(sdeConfig);
   return { backend, url: href, bytes, model: m, sde, score: createScoreFn(m, sde), info: metadata };
 }
 
 /** The model, rebuilt on the current backend when the backend changed since it was loaded. */
-function needModel(ctx: HandlerContext): Model {
+function needModel(_ctx: HandlerContext): Model {
   if (!model) {
     throw new SbmError('INVALID_ARGUMENT', 'model: expected the digits model to be loaded (digits:load), got none', {
       argument: 'model',
     });
   }
-  if (model.backend !== ctx.backend()) {
+  if (model.backend !== tf.backend()) {
     const { bytes, url: href } = model;
-    model.model.dispose();
-    model = build(bytes, href, ctx.backend());
+    const old = model.model;
+    release(() => old.dispose());
+    model = build(bytes, href, tf.backend());
   }
   return model;
 }
 
-function needClassifier(ctx: HandlerContext): NoisyMnistClassifier {
+function needClassifier(_ctx: HandlerContext): NoisyMnistClassifier {
   if (!classifier) {
     throw new SbmError(
       'INVALID_ARGUMENT',
@@ -155,9 +168,10 @@ function needClassifier(ctx: HandlerContext): NoisyMnistClassifier {
       { argument: 'classifier' },
     );
   }
-  if (classifier.backend !== ctx.backend()) {
-    classifier.clf.dispose();
-    classifier = { ...classifier, backend: ctx.backend(), clf: loadNoisyClassifier(classifier.bytes) };
+  if (classifier.backend !== tf.backend()) {
+    const old = classifier.clf;
+    release(() => old.dispose());
+    classifier = { ...classifier, backend: tf.backend(), clf: loadNoisyClassifier(classifier.bytes) };
   }
   return classifier.clf;
 }
@@ -183,8 +197,9 @@ async function loadHandler(payload: unknown, ctx: HandlerContext) {
   if (!model || model.url !== modelUrl) {
     const bytes = await fetchBytes(modelUrl, 'model', ctx);
     ctx.progress({ phase: 'build', what: 'model' });
-    const next = build(bytes, modelUrl, ctx.backend());
-    model?.model.dispose();
+    const next = build(bytes, modelUrl, tf.backend());
+    const old = model?.model;
+    release(() => old?.dispose());
     model = next;
   } else {
     needModel(ctx);
@@ -195,8 +210,9 @@ async function loadHandler(payload: unknown, ctx: HandlerContext) {
       const bytes = await fetchBytes(clfUrl, 'classifier', ctx);
       // Its default SDE is the tutorial VE with σ = 25: the shipped model's (checked by the panel's caption).
       const clf = loadNoisyClassifier(bytes);
-      classifier?.clf.dispose();
-      classifier = { backend: ctx.backend(), url: clfUrl, bytes, clf };
+      const old = classifier?.clf;
+      release(() => old?.dispose());
+      classifier = { backend: tf.backend(), url: clfUrl, bytes, clf };
     } else {
       needClassifier(ctx);
     }
@@ -388,12 +404,13 @@ async function guidedHandler(payload: unknown, ctx: HandlerContext) {
 }
 
 async function ctOperator(views: number, ctx: HandlerContext): Promise<LinearOperator> {
-  if (ct && ct.views === views && ct.backend === ctx.backend()) return ct.op;
-  ct?.op.dispose?.();
+  if (ct && ct.views === views && ct.backend === tf.backend()) return ct.op;
+  const old = ct?.op;
+  release(() => old?.dispose?.());
   ct = undefined;
   ctx.progress({ phase: 'operator', views });
   const op = await radonOperator({ size: SIZE, views });
-  ct = { backend: ctx.backend(), views, op };
+  ct = { backend: tf.backend(), views, op };
   return op;
 }
 

@@ -178,12 +178,13 @@ export function mountDigits(root: HTMLElement, client: DemoClient, hook: SbmDemo
 
   // ---- model card
   const modelStatus = el('span', { id: 'dg-model-status' }, 'not loaded');
+  const stopBtn = el('button', { id: 'dg-stop', type: 'button', disabled: '' }, 'Stop');
   const modelBar = el('progress', { id: 'dg-model-progress', max: '1', value: '0' });
   const modelCard = el(
     'div',
     { class: 'card' },
     el('h2', {}, 'MNIST score model'),
-    el('div', {}, modelBar, ' ', modelStatus),
+    el('div', {}, modelBar, ' ', modelStatus, ' ', stopBtn),
     el(
       'p',
       { class: 'muted' },
@@ -348,10 +349,10 @@ export function mountDigits(root: HTMLElement, client: DemoClient, hook: SbmDemo
     loading ??= (async () => {
       modelStatus.textContent = 'downloading…';
       const [summary, json] = await Promise.all([
-        client.request<ModelSummary>(
+        request<ModelSummary>(
           'digits:load',
           { modelUrl: abs(MODEL_FILE), classifierUrl: new URL(classifierAsset, document.baseURI).href },
-          { onProgress: progressTo(modelBar) },
+          progressTo(modelBar),
         ),
         fetch(abs(DIGITS_FILE)).then((r) => {
           if (!r.ok) throw new Error(`${DIGITS_FILE}: ${r.status} ${r.statusText}`);
@@ -379,6 +380,22 @@ export function mountDigits(root: HTMLElement, client: DemoClient, hook: SbmDemo
     });
     return loading;
   }
+
+  /** Requests of this panel in flight (the Stop button cancels them, not the playground's training). */
+  const running = new Set<number>();
+  function request<T>(type: string, payload: unknown, onProgress?: (d: any) => void): Promise<T> {
+    const p = client.request<T>(type, payload, onProgress ? { onProgress } : {});
+    const id = client.lastId;
+    running.add(id);
+    stopBtn.disabled = false;
+    return p.finally(() => {
+      running.delete(id);
+      stopBtn.disabled = running.size === 0;
+    });
+  }
+  stopBtn.addEventListener('click', () => {
+    for (const id of running) client.cancel(id);
+  });
 
   /** Runs one action: disables its button, reports errors on the page, rethrows for the hook's caller. */
   async function act<T>(what: string, button: HTMLButtonElement, fn: () => Promise<T>): Promise<T> {
@@ -416,7 +433,7 @@ export function mountDigits(root: HTMLElement, client: DemoClient, hook: SbmDemo
         seed: opts.seed ?? intOf(seedIn),
       };
       sampleBar.value = 0;
-      const r = await client.request<Samples>('digits:sample', payload, { onProgress: progressTo(sampleBar) });
+      const r = await request<Samples>('digits:sample', payload, progressTo(sampleBar));
       drawGrid(cSamples, r.values, r.shape[0], Math.ceil(Math.sqrt(r.shape[0])));
       sampleInfo.textContent = `${r.shape[0]} digits, ${payload.sampler}, ${payload.steps} steps (${r.nfe} NFE): ${(r.ms / 1000).toFixed(1)} s on ${r.backend}`;
       return plain(r);
@@ -441,7 +458,7 @@ export function mountDigits(root: HTMLElement, client: DemoClient, hook: SbmDemo
       drawInput();
       const method = opts.method ?? methodSel.value;
       inpaintBar.value = 0;
-      const r = await client.request<Samples & { residual: number[] }>(
+      const r = await request<Samples & { residual: number[] }>(
         'digits:inpaint',
         {
           image,
@@ -451,7 +468,7 @@ export function mountDigits(root: HTMLElement, client: DemoClient, hook: SbmDemo
           seed: opts.seed ?? intOf(seedIn),
           ...(opts.steps ? { steps: opts.steps } : {}),
         },
-        { onProgress: progressTo(inpaintBar) },
+        progressTo(inpaintBar),
       );
       drawGrid(cInpaint, r.values, r.shape[0], 2);
       const hidden = mask.reduce((a, m) => a + (1 - m), 0);
@@ -470,7 +487,7 @@ export function mountDigits(root: HTMLElement, client: DemoClient, hook: SbmDemo
       scaleIn.value = String(scale);
       scaleOut.textContent = String(scale);
       guidedBar.value = 0;
-      const r = await client.request<Samples>(
+      const r = await request<Samples>(
         'digits:guided',
         {
           label,
@@ -479,7 +496,7 @@ export function mountDigits(root: HTMLElement, client: DemoClient, hook: SbmDemo
           seed: opts.seed ?? intOf(seedIn),
           ...(opts.steps ? { steps: opts.steps } : {}),
         },
-        { onProgress: progressTo(guidedBar) },
+        progressTo(guidedBar),
       );
       drawGrid(cGuided, r.values, r.shape[0], 4);
       guidedInfo.textContent = `${r.shape[0]} digits asked to be ${label} at scale ${scale}: ${r.nfe} NFE, ${(r.ms / 1000).toFixed(1)} s on ${r.backend}`;
@@ -495,14 +512,12 @@ export function mountDigits(root: HTMLElement, client: DemoClient, hook: SbmDemo
       viewsIn.value = String(views);
       viewsOut.textContent = String(views);
       ctBar.value = 0;
-      const r = await client.request<
+      const r = await request<
         Samples & { residual: number[]; sinogram: Float32Array; sinogramShape: number[]; fbp: Float32Array }
       >(
         'digits:ct',
         { image, views, seed: opts.seed ?? intOf(seedIn), ...(opts.steps ? { steps: opts.steps } : {}) },
-        {
-          onProgress: progressTo(ctBar),
-        },
+        progressTo(ctBar),
       );
       const [v, d] = r.sinogramShape;
       cSino.width = d;
