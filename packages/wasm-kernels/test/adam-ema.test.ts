@@ -75,7 +75,7 @@ async function runAdam(backend: string, fused: boolean, r: AdamRun) {
   );
   const history: Float32Array[][] = [];
   for (let step = 0; step < r.steps; step++) {
-    const grads = new Map(
+    const grads = new Map<string, tf.Tensor>(
       SHAPES.map((s, i) => {
         const g = seeded(s, 1000 * step + i).map((u) => (r.nanSteps?.includes(step) && i % 2 === 0 ? NaN : u * 0.3));
         return [`w${i}`, tf.tensor(g, s)] as const;
