@@ -27,6 +27,8 @@ export interface TrainOptions {
   batchSize?: number;
   lr?: number;
   seed?: number;
+  /** Then draw the score field, sample and animate the trajectories (default: the page's checkbox, on). */
+  followUp?: boolean;
 }
 
 export interface TrainSummary {

@@ -50,7 +50,14 @@ function info(b: Backend): BackendInfo {
 }
 
 async function start(name: string): Promise<Backend> {
-  const b = await initBackend({ backend: name as BrowserBackendName | 'auto', wasmPaths: WASM_PATHS, log: false });
+  const b = await initBackend({
+    backend: name as BrowserBackendName | 'auto',
+    wasmPaths: WASM_PATHS,
+    // tfjs's default is half the cores (it leaves one to the page); here the page thread idles while the worker
+    // computes, so the worker takes them all (at most 4: XNNPACK gains little beyond on these small matrices).
+    wasmThreads: Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)),
+    log: false,
+  });
   current = b;
   return b;
 }

@@ -319,7 +319,7 @@ export function mountPlayground(
         `${r.stepsPerSec.toFixed(1)} steps/s on ${r.backend}`;
       const { losses: _l, ...summary } = r;
       await scoreField();
-      if (followIn.checked) {
+      if (opts.followUp ?? followIn.checked) {
         await sampleNow();
         await trajectories();
       }
