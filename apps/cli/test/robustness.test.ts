@@ -13,11 +13,13 @@ import {
   sbmAsync,
   treeHashes,
   moonsTrainArgs,
+  pool,
 } from './helpers';
 
 // Issue 11: training runs from the CLI never lose work. Every case is a real child process of the built CLI.
 const tmp = mkdtempSync(join(tmpdir(), 'sbm-cli-robust-'));
 const run = (args: string[], timeout?: number) => sbm(args, { cwd: tmp, timeout });
+const runAsync = (args: string[]) => sbmAsync(args, { cwd: tmp });
 const start = (args: string[]) => new Child(args, { cwd: tmp, env: fineProgressEnv });
 
 // A tiny 2-D run (MLP [16, 16], 1000 moons, batch 64): the reference and every interrupted copy use exactly these.
@@ -85,15 +87,18 @@ describe('stop signals save a checkpoint; --resume continues bit for bit', () =>
     expect(checkpointCrc(out)).toEqual(checkpointCrc(reference));
   }, 120_000);
 
-  it('a stop signal during start-up exits with its code too', async () => {
+  it('a stop signal during start-up exits with its code too (2-thread wasm: its workers are running)', async () => {
     const out = join(tmp, 'early');
-    const child = start(common(out));
+    // The other children here are single-threaded (helpers.ts); a CLI on two cores starts with wasm threads, and
+    // the signal must end it as well.
+    const child = new Child(common(out), { cwd: tmp, env: { ...fineProgressEnv, SBM_WASM_THREADS: '2' } });
     // The backend line comes before the data and the model are ready (no handler of train's own yet).
     expect(await child.until((s) => /^sbm: backend /m.test(s))).toBe(true);
     child.proc.kill('SIGTERM');
     const r = await child.exited;
     expect(r.signal).toBeNull();
     expect(r.code, r.stderr).toBe(143);
+    expect(r.stderr).toMatch(/^sbm: backend wasm \(2 threads, SIMD\)/m);
   }, 60_000);
 
   it('other commands exit 143 / 129 on SIGTERM / SIGHUP too (not a death by signal)', async () => {
@@ -122,19 +127,22 @@ describe('a damaged checkpoint.json is refused, never taken for "no checkpoint"'
     ['not a pointer', '[1, 2, 3]'],
   ];
   for (const [what, text] of cases) {
-    it(`${what}: train (with or without --resume), sample and nll exit 2 naming the corrupt file; slots untouched`, () => {
+    it(`${what}: train (with or without --resume), sample and nll exit 2 naming the corrupt file; slots untouched`, async () => {
       const out = join(tmp, `damaged-${what.replace(/ /g, '-')}`);
       cpSync(reference, out, { recursive: true });
       writeFileSync(join(out, 'checkpoint.json'), text);
       const before = treeHashes(out);
-      for (const args of [
+      const all = [
         common(out, 10),
         [...common(out, 300), '--resume'],
         [...common(out, 300), '--resume-or-start'],
         ['sample', '--ckpt', out, '--n', '10', '--steps', '30', '--out', join(tmp, 'never.png')],
         ['nll', '--ckpt', out, '--n', '10'],
-      ]) {
-        const r = run(args);
+      ];
+      // Two at a time (two cores): each must refuse before writing, so they cannot disturb one another.
+      const results = await pool(all.map((args) => () => runAsync(args)));
+      for (const [k, args] of all.entries()) {
+        const r = results[k];
         expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(2);
         const lines = errorLines(r.stderr);
         expect(lines).toHaveLength(1);
@@ -244,30 +252,39 @@ describe('--resume needs a checkpoint; --resume-or-start asks for one or a new r
 describe('two sbm train on one --out', () => {
   it('the second refuses naming the holder pid (exit 1); the first runs on unharmed and resumes', async () => {
     const out = join(tmp, 'shared');
-    const first = start(common(out, 100_000));
-    expect(await first.untilStep(5), first.stderr).toBe(true);
-    // Asynchronously: a blocked test process would stop reading the first child's progress lines.
-    const second = await sbmAsync([...common(out, 100_000), '--seed', '5'], { cwd: tmp });
-    expect(second.code, second.stderr).toBe(1);
-    const lines = errorLines(second.stderr);
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(new RegExp(`is locked by pid ${first.pid} on .*sbm train --out .*\\[LOCKED\\]$`));
-    const step = first.step();
-    expect(await first.untilStep(step + 20), first.stderr).toBe(true);
-    first.proc.kill('SIGTERM');
-    const r = await first.exited;
-    expect(r.code, r.stderr).toBe(143);
-    // The first run's seed and settings everywhere: the second wrote nothing.
-    const runFile = JSON.parse(readFileSync(join(out, 'sbm-run.json'), 'utf8')) as { seed: number };
-    expect(runFile.seed).toBe(0);
-    const ptr = readPointerFile(out)!;
-    const cfg = JSON.parse(readFileSync(join(out, ptr.slot, 'config.json'), 'utf8')) as { seed: number };
-    expect(cfg.seed).toBe(0);
-    expect(ptr.step).toBeGreaterThan(step);
-    // Its lock went with it: the run continues from where it stopped.
-    const resumed = run([...common(out, ptr.step + 10), '--resume']);
-    expect(resumed.code, resumed.stderr).toBe(0);
-    expect(readPointerFile(out)?.step).toBe(ptr.step + 10);
+    // No periodic checkpoint: sbm train checks --out for a checkpoint before it takes the lock, so a first run that
+    // had saved one by the time the second starts (a fast machine) would get the second refused for that (exit 2).
+    const args = (steps: number) => moonsTrainArgs(small, out, steps, ['--warmup', '10', '--ckpt-every', '1000000']);
+    const first = start(args(100_000));
+    try {
+      expect(await first.untilStep(5), first.stderr).toBe(true);
+      // Asynchronously: a blocked test process would stop reading the first child's progress lines.
+      const second = await sbmAsync([...args(100_000), '--seed', '5'], { cwd: tmp });
+      expect(second.code, second.stderr).toBe(1);
+      const lines = errorLines(second.stderr);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`is locked by pid ${first.pid} on .*sbm train --out .*\\[LOCKED\\]$`));
+      const step = first.step();
+      expect(await first.untilStep(step + 20), first.stderr).toBe(true);
+      first.proc.kill('SIGTERM');
+      const r = await first.exited;
+      expect(r.code, r.stderr).toBe(143);
+      // The first run's seed and settings everywhere: the second wrote nothing.
+      const runFile = JSON.parse(readFileSync(join(out, 'sbm-run.json'), 'utf8')) as { seed: number };
+      expect(runFile.seed).toBe(0);
+      const ptr = readPointerFile(out)!;
+      const cfg = JSON.parse(readFileSync(join(out, ptr.slot, 'config.json'), 'utf8')) as { seed: number };
+      expect(cfg.seed).toBe(0);
+      expect(ptr.step).toBeGreaterThan(step);
+      // Its lock went with it: the run continues from where it stopped.
+      const resumed = run([...args(ptr.step + 10), '--resume']);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(readPointerFile(out)?.step).toBe(ptr.step + 10);
+    } finally {
+      // A failed expectation must not leave the first run writing into tmp (afterAll removes it).
+      if (first.proc.exitCode === null && first.proc.signalCode === null) first.proc.kill('SIGKILL');
+      await first.exited;
+    }
   }, 120_000);
 
   it('a lock left by a killed process is taken over, saying so', async () => {
@@ -309,13 +326,13 @@ describe('exit codes: 0 success, 1 runtime failure, 2 bad input or usage', () =>
     expect(existsSync(out)).toBe(false);
   });
 
-  it('help and success exit 0; unknown names, bad values and a missing --steps exit 2', () => {
+  it('help and success exit 0; unknown names, bad values and a missing --steps exit 2', async () => {
     expect(run(['--help']).code).toBe(0);
     expect(run(['train', '--help']).code).toBe(0);
     expect(run(['sample', '--ckpt', reference, '--n', '10', '--steps', '30', '--out', join(tmp, 'ok.png')]).code).toBe(
       0,
     );
-    for (const args of [
+    const bad = [
       ['train', '--data', 'toy:moons', '--out', join(tmp, 'x')],
       ['train', '--data', 'toy:moons', '--steps', '5', '--sde', 'vq', '--out', join(tmp, 'x')],
       ['train', '--data', 'toy:moons', '--steps', '5', '--sample-every', '-1', '--out', join(tmp, 'x')],
@@ -323,8 +340,11 @@ describe('exit codes: 0 success, 1 runtime failure, 2 bad input or usage', () =>
       ['sample', '--ckpt', reference, '--out', join(tmp, 'x.jpg')],
       ['nll', '--ckpt', join(tmp, 'nowhere')],
       ['bogus-command'],
-    ]) {
-      const r = run(args);
+    ];
+    // Two at a time (two cores): all are refused before anything is written.
+    const results = await pool(bad.map((args) => () => runAsync(args)));
+    for (const [k, args] of bad.entries()) {
+      const r = results[k];
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
       expect(errorLines(r.stderr), r.stderr).toHaveLength(1);
     }
