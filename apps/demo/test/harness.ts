@@ -95,7 +95,8 @@ export async function buildSite(): Promise<{ dir: string; built: boolean; ms: nu
       configFile: join(demoRoot, 'vite.config.ts'),
       root: demoRoot,
       logLevel: 'warn',
-      build: { outDir: tmp, emptyOutDir: true },
+      // bundlerTimings: rolldown's "slowest plugins" report, noise in test output.
+      build: { outDir: tmp, emptyOutDir: true, rolldownOptions: { checks: { bundlerTimings: false } } },
     });
     // The stamp is the build's start: a source saved during the build makes the next call rebuild.
     writeFileSync(join(tmp, '.built-at'), String(startedAt));

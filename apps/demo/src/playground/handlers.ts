@@ -349,7 +349,10 @@ async function langevinHandler(payload: unknown, ctx: HandlerContext) {
   const s = need();
   const { n, seed } = samplingOptions({ n: 500, ...p });
   const steps = checkNumber(p.steps ?? 200, 'steps', { integer: true, min: 1, max: 10_000 });
-  const sigma = checkNumber(p.sigma ?? 0.05, 'sigma', { gt: 0, max: 10 });
+  const sigma = checkNumber(p.sigma ?? 0.1, 'sigma', { gt: 0, max: 10 });
+  // ε = 2 (snr σ)²: at snr 0.5 and σ = 0.1 that is 5e-3, so 200 steps integrate Langevin time 1 — enough for points
+  // from anywhere in the view to reach the data (at score_sde's corrector snr 0.16 they would barely move).
+  const snr = checkNumber(p.snr ?? 0.5, 'snr', { gt: 0, max: 10 });
   const frames = checkNumber(p.frames ?? 40, 'frames', { integer: true, min: 1, max: 500 });
   // Start uniform over the view, as the particle figure of Song & Ermon's blog post: the chains then visibly flow
   // into the data's modes.
@@ -362,6 +365,7 @@ async function langevinHandler(payload: unknown, ctx: HandlerContext) {
       sde: s.sde,
       score: s.score,
       sigma,
+      snr,
       steps,
       shape: [n, 2],
       init,

@@ -96,7 +96,7 @@ export function mountPlayground(
   const trajBtn = el('button', { id: 'pg-traj', type: 'button' }, 'Run trajectories');
   const frameIn = el('input', { id: 'pg-frame', type: 'range', min: '0', max: '0', value: '0' });
   const playBtn = el('button', { id: 'pg-play', type: 'button' }, 'Play');
-  const sigmaIn = numberInput('pg-sigma', 0.05, { step: '0.01', min: '0' });
+  const sigmaIn = numberInput('pg-sigma', 0.1, { step: '0.01', min: '0' });
   const lStepsIn = numberInput('pg-langevin-steps', 200, { min: '1' });
   const langevinBtn = el('button', { id: 'pg-langevin', type: 'button' }, 'Run Langevin');
   const cellsIn = numberInput('pg-cells', 30, { min: '2', max: '200' });
