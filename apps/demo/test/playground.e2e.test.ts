@@ -47,7 +47,7 @@ describe.skipIf(!hasChromium)(`demo playground in headless Chromium (${NO_CHROMI
     await server?.close();
   });
 
-  it('loads without console errors on the automatic backend (wasm here, threaded under COOP/COEP)', async () => {
+  it('loads without console errors on the automatic backend (wasm here) in a cross-origin isolated page', async () => {
     const demo = await openDemo(browser!, server!.origin);
     try {
       const s = await demo.page.evaluate(() => ({

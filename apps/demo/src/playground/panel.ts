@@ -539,6 +539,10 @@ export function mountPlayground(
     backendChanged() {
       trained = false;
       status.textContent = `not trained (backend ${hook.backend})`;
+      // The model is gone with the old backend: its pictures go too, so nothing on screen claims a model that is not there.
+      for (const c of [cScore, cForward, cReverse, cOde, cSamples, cLangevin, cDensity]) clear(c);
+      frames = { forward: [], reverse: [], ode: [] };
+      hook.lastSamples = null;
     },
   };
 }
