@@ -23,11 +23,18 @@ async function main(): Promise<Record<string, unknown>> {
   // 'auto': one per logical core, as @sbm/backend-node does in Node (tfjs's own default is its build's choice).
   const tq = q.get('threads');
   const threads = tq === null ? undefined : tq === 'auto' ? navigator.hardwareConcurrency : Number(tq);
+  const realHardwareConcurrency = navigator.hardwareConcurrency;
   const steps = Number(q.get('steps') ?? 5);
   const warmup = Number(q.get('warmup') ?? 2);
   const batch = Number(q.get('batch') ?? 64);
   const progress: Progress = { stage: 'init', times: [] };
   w.__sbmProgress = progress;
+  // hwc=N: make navigator.hardwareConcurrency report N. tfjs's wasm backend.cc caps its pool at
+  // emscripten_num_logical_cores() / 2 = hardwareConcurrency / 2 whatever setThreadsCount asks (it assumes
+  // hyper-threading; @sbm/backend-node works around it in Node, @sbm/backend-browser does not): on a 2-core machine
+  // a page gets one wasm thread. With hwc = 2 × threads the bench measures what lifting that cap would give.
+  const hwc = q.get('hwc');
+  if (hwc !== null) Object.defineProperty(navigator, 'hardwareConcurrency', { get: () => Number(hwc) });
   const lines: string[] = [];
   // Backends tfjs had already started before initBackend (no tf call above, so none are expected).
   const startedBefore = Object.keys((tf.engine() as unknown as { registry: object }).registry);
@@ -80,7 +87,8 @@ async function main(): Promise<Record<string, unknown>> {
     startedBefore,
     ...wasm,
     crossOriginIsolated: (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated ?? false,
-    hardwareConcurrency: navigator.hardwareConcurrency,
+    hardwareConcurrency: realHardwareConcurrency,
+    hardwareConcurrencyPatched: hwc === null ? null : Number(hwc),
     userAgent: navigator.userAgent,
     times: progress.times,
     totalMs,

@@ -1,4 +1,4 @@
-// `npm run bench -- browser-train [--only wasm-threads,wasm-1thread,webgl,webgpu] [--steps N] [--warmup N]
+// `npm run bench -- browser-train [--only wasm-threads,wasm-2threads-uncapped,wasm-1thread,webgl,webgpu] [--steps N] [--warmup N]
 //   [--gpu-steps N] [--timeout S]`
 // The MNIST tutorial ScoreNet training step (batch 64; the real train(): loss, gradients, clip, Adam, EMA) in
 // headless Chromium, so the demo's numbers are known (issue 16, item 4). tools/bench/browser/train-page.ts is
@@ -6,7 +6,10 @@
 // configuration runs in a fresh browser (Debian's /usr/bin/chromium driven by playwright-core, as
 // packages/backend-browser/test/chromium.test.ts does):
 //   - wasm-threads: the page served with COOP/COEP (cross-origin isolated, so SharedArrayBuffer and tfjs's threaded
-//     wasm build work), wasm threads = navigator.hardwareConcurrency (as @sbm/backend-node uses the CPU count);
+//     wasm build work), wasm threads = navigator.hardwareConcurrency (as @sbm/backend-node uses the CPU count) —
+//     but tfjs caps the pool at hardwareConcurrency / 2, so on a 2-core machine this is 1 thread (`threads`);
+//   - wasm-2threads-uncapped: the same with navigator.hardwareConcurrency patched to 4 in the page, so 2 threads
+//     run (what the page would get if @sbm/backend-browser lifted the cap as @sbm/backend-node does);
 //   - wasm-1thread: the same page without those headers (what a site that does not send them gets: one thread);
 //   - webgl: --disable-gpu, so WebGL runs on SwiftShader (software; no GPU on this machine);
 //   - webgpu: --enable-unsafe-webgpu --use-webgpu-adapter=swiftshader (WebGPU on SwiftShader's Vulkan).
@@ -47,6 +50,9 @@ const SWIFTSHADER_WEBGPU = [
 
 const CONFIGS = {
   'wasm-threads': { backend: 'wasm', isolated: true, flags: NO_GPU, gpu: false, threads: 'auto' },
+  // Not what a page gets today: navigator.hardwareConcurrency patched to 2 × 2 so tfjs's cap (cores / 2) allows 2
+  // threads — what @sbm/backend-browser would get by doing what @sbm/backend-node does (see train-page.ts).
+  'wasm-2threads-uncapped': { backend: 'wasm', isolated: true, flags: NO_GPU, gpu: false, threads: '2', hwc: '4' },
   'wasm-1thread': { backend: 'wasm', isolated: false, flags: NO_GPU, gpu: false },
   webgl: { backend: 'webgl', isolated: true, flags: NO_GPU, gpu: true },
   webgpu: { backend: 'webgpu', isolated: true, flags: SWIFTSHADER_WEBGPU, gpu: true },
@@ -120,6 +126,7 @@ async function runConfig(name, cfg, origin, { steps, warmup, timeoutS }, log) {
     page.on('pageerror', (e) => errors.push(e.message));
     const q = new URLSearchParams({ backend: cfg.backend, steps: String(steps), warmup: String(warmup) });
     if (cfg.threads) q.set('threads', cfg.threads);
+    if (cfg.hwc) q.set('hwc', cfg.hwc);
     await page.goto(`${origin}/${cfg.isolated ? 'iso' : 'plain'}/index.html?${q}`);
     let timedOut = false;
     try {
@@ -177,6 +184,7 @@ export async function run({ args, emit, log }) {
         threadsAsked: r.threadsAsked ?? null,
         startedBefore: r.startedBefore ?? null,
         hardwareConcurrency: r.hardwareConcurrency ?? null,
+        ...(r.hardwareConcurrencyPatched ? { hardwareConcurrencyPatched: r.hardwareConcurrencyPatched } : {}),
         ...(r.wasmMultithread !== undefined
           ? { wasmSimd: r.wasmSimd, wasmMultithread: r.wasmMultithread, wasmBuild: r.wasmBuild }
           : {}),
