@@ -2,20 +2,20 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FUSED_GROUP_NORM, FUSED_GROUP_NORM_GRAD } from '@sbm/core';
-import { ScoreNet } from '@sbm/models';
+import { ScoreNet, type ScoreNetConfig } from '@sbm/models';
 import { registerWasmTrainingKernels } from '@sbm/wasm-kernels';
 
 // Training through the fused GroupNorm + swish kernels on wasm (@sbm/wasm-kernels): the same gradients as the
 // composite form, and a deterministic step, which is what @sbm/training's bit-for-bit resume relies on.
 
 // A small tutorial ScoreNet (group counts 4/32/32/32 need multiples of 32 channels; 22 is the smallest image size).
-const CONFIG = {
+const CONFIG: ScoreNetConfig = {
   name: 'scorenet',
   imageSize: 22,
   channels: [32, 32, 32, 32],
   embedDim: 32,
   marginalProbStd: { name: 'tutorial-ve', sigma: 25 },
-} as const;
+};
 const B = 4;
 const SIGMA = 25;
 
@@ -70,7 +70,7 @@ async function run(steps: number) {
       const { value, grads } = tf.variableGrads(() => lossOf(model, s), vars);
       if (s === 0) firstGrads = await Promise.all(vars.map(async (v) => Float32Array.from(await grads[v.name].data())));
       losses.push((await value.data())[0]);
-      opt.applyGradients(grads);
+      opt.applyGradients(grads as unknown as Parameters<typeof opt.applyGradients>[0]);
       tf.dispose([value, ...Object.values(grads)]);
     }
     const weights = await Promise.all(vars.map(async (v) => Float32Array.from(await v.data())));
