@@ -74,7 +74,11 @@ describe.skipIf(!built || examples.length === 0)(
               cwd,
               encoding: 'utf8',
               timeout: ex.timeout * 1000,
-              env: { ...process.env, PATH: `${sbmShim()}:${process.env.PATH}` },
+              // The `sbm` runs single-threaded, as in apps/cli's tests: with the default (one wasm thread per core) the
+              // tiny models of these examples spend their time spinning in the thread pool while another test file
+              // runs on the other core (apps/cli/README.md:50 measured 113 s). Outputs do not depend on it (the
+              // figures of 1- and 2-thread wasm agree bit for bit; see apps/cli/test/helpers.ts).
+              env: { ...process.env, SBM_WASM_THREADS: '1', PATH: `${sbmShim()}:${process.env.PATH}` },
             });
           } finally {
             rmSync(cwd, { recursive: true, force: true });
