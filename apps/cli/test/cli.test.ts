@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -11,44 +11,21 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { decode } from 'fast-png';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildStaleDist } from './helpers';
+import { buildStaleDist, CLI, env, errorLines, root, sbm as run, threadedEnv, type Result } from './helpers';
 
 // The CLI is tested as users run it: the built dist/cli.js in a child process (exit codes, stderr lines, files).
-const root = fileURLToPath(new URL('../../..', import.meta.url));
-const cliDir = join(root, 'apps', 'cli');
-const CLI = join(cliDir, 'dist', 'cli.js');
 const tmp = mkdtempSync(join(tmpdir(), 'sbm-cli-test-'));
-// The default backend (wasm here and in CI), with its threads capped so parallel test files do not oversubscribe.
-const env = { ...process.env, SBM_WASM_THREADS: '2', CI: '1' };
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 function sbm(args: string[], timeout = 60_000, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Result {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    cwd: opts.cwd ?? tmp,
-    env: opts.env ?? env,
-    encoding: 'utf8',
-    timeout,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return run(args, { cwd: opts.cwd ?? tmp, env: opts.env, timeout });
 }
 
 /** Lines Dawn and the Vulkan loader print when WebGPU is probed in-process (issue 10: they must not be). */
 function nativeNoise(stderr: string): string[] {
   const re = /XDG_RUNTIME_DIR|Vulkan|vkCreateInstance|Dawn|CheckVkSuccess/i;
   return stderr.split('\n').filter((l) => !l.startsWith('sbm: ') && re.test(l));
-}
-
-/** stderr lines that are not the backend's one-line report or native-library warnings (Dawn/Vulkan probing). */
-function errorLines(stderr: string): string[] {
-  return stderr.split('\n').filter((l) => l.startsWith('sbm: ') && !l.startsWith('sbm: backend '));
 }
 
 function readPng(path: string) {
@@ -148,9 +125,10 @@ describe('sbm quickstart (reduced budget)', () => {
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
     expect(report.steps).toBe(150);
-    // Same seeds + backend ⇒ same numbers. Measured on 2-thread wasm after 150 steps (n = 500, floor 0.095): PC
-    // 1.83×, ODE 1.49× the floor; after 1 step both are > 700× (the untrained score diverges). The bound 4× is a
-    // margin for other thread counts / backends changing the last bits, not a statistical tolerance.
+    // Same seeds + backend ⇒ same numbers. Measured on 2-thread and on 1-thread wasm (the same figures) after 150
+    // steps (n = 500, floor 0.095): PC 1.83×, ODE 1.49× the floor; after 1 step both are > 700× (the untrained
+    // score diverges). The bound 4× is a margin for other backends changing the last bits, not a statistical
+    // tolerance.
     expect(report.swdPc).toBeLessThan(4 * report.swdFloor);
     expect(report.swdOde).toBeLessThan(4 * report.swdFloor);
     expect(report.swdFloor).toBeGreaterThan(0);
@@ -333,6 +311,14 @@ describe('sbm info', () => {
     expect(info.reason).toContain(info.chosen);
     expect(info.versions['@sbm/cli']).toMatch(/^\d+\.\d+\.\d+/);
     expect(info.versions['@tensorflow/tfjs']).toMatch(/^4\./);
+    // The children here run single-threaded (helpers.ts) and say so; with SBM_WASM_THREADS=2 (what a CLI on two
+    // cores starts by default) the threaded wasm backend starts.
+    const one = sbm(['info', '--backend', 'wasm', '--json']);
+    expect(one.code, one.stderr).toBe(0);
+    expect(JSON.parse(one.stdout.trim()).reason).toMatch(/^sbm: backend wasm \(1 thread, SIMD\)/);
+    const two = sbm(['info', '--backend', 'wasm', '--json'], 60_000, { env: threadedEnv });
+    expect(two.code, two.stderr).toBe(0);
+    expect(JSON.parse(two.stdout.trim()).reason).toMatch(/^sbm: backend wasm \(2 threads, SIMD\)/);
   });
 });
 
