@@ -112,7 +112,9 @@ describe('sbm sample: every sampler and every PC predictor × corrector on ve, v
         return;
       }
       if (r.code !== 0) {
-        failures.push(`${what}: exit ${r.code}: ${errorLines(r.stderr).join(' | ')}`);
+        // A crash prints no "sbm: " line: then its last lines (a baseline run under load ended one with exit 1).
+        const why = errorLines(r.stderr).join(' | ') || r.stderr.trim().split('\n').slice(-3).join(' | ');
+        failures.push(`${what}: exit ${r.code ?? r.signal}: ${why}`);
         return;
       }
       const s = JSON.parse(r.stdout.trim()) as { n: number; nfe: number; swd: number; sampler: string };
