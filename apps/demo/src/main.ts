@@ -69,10 +69,17 @@ function showBackend(b: BackendInfo): void {
   $<HTMLSelectElement>('#backend-select').value = b.backend;
 }
 
+/*
+ * ?threads=<n>: wasm's thread count (default: the worker's choice, all cores up to 4). It takes effect where wasm
+ * first starts in the worker, so 1 vs 2 threads are compared in two page loads (?backend=wasm&threads=1).
+ */
+const threadsParam = new URLSearchParams(location.search).get('threads');
+const threads = threadsParam === null ? undefined : Number(threadsParam);
+
 async function setBackend(name: string): Promise<BackendInfo> {
   $('#backend-name').textContent = `${name}…`;
   try {
-    const b = await client.request<BackendInfo>(BACKEND_SET, { name });
+    const b = await client.request<BackendInfo>(BACKEND_SET, { name, threads });
     showBackend(b);
     playground.backendChanged();
     return b;

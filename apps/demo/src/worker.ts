@@ -49,13 +49,17 @@ function info(b: Backend): BackendInfo {
   };
 }
 
+/** wasm threads asked for by the page (`?threads=`); undefined: all cores, at most 4. */
+let threadsAsked: number | undefined;
+
 async function start(name: string): Promise<Backend> {
   const b = await initBackend({
     backend: name as BrowserBackendName | 'auto',
     wasmPaths: WASM_PATHS,
-    // tfjs's default is half the cores (it leaves one to the page); here the page thread idles while the worker
-    // computes, so the worker takes them all (at most 4: XNNPACK gains little beyond on these small matrices).
-    wasmThreads: Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)),
+    // tfjs's default is half the cores (backend.cc assumes two hyper-threads per core); here the page thread idles
+    // while the worker computes, so the worker takes them all (at most 4: XNNPACK gains little beyond on these small
+    // matrices). @sbm/backend-browser lifts tfjs's cores / 2 cap for this request (wasm.ts, withCoreCount).
+    wasmThreads: threadsAsked ?? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)),
     log: false,
   });
   current = b;
@@ -67,12 +71,15 @@ async function start(name: string): Promise<Backend> {
  * A backend that does not start is an error for the caller; the worker then keeps (or, on a first start, falls back
  * to the automatic choice of) a backend that works, so the page stays usable.
  */
-async function setBackend(name: string): Promise<BackendInfo> {
+async function setBackend(name: string, threads?: number): Promise<BackendInfo> {
   if (typeof name !== 'string') {
     throw new SbmError('INVALID_ARGUMENT', `backend: expected a backend name, got ${typeof name}`, {
       argument: 'backend',
     });
   }
+  // Checked by initBackend (an integer in [1, 8]); a bad value fails this request only, not the fallback start.
+  const wanted = threadsAsked;
+  if (threads !== undefined) threadsAsked = threads;
   await starting?.catch(() => undefined);
   const previous = current;
   resetPlayground();
@@ -80,6 +87,7 @@ async function setBackend(name: string): Promise<BackendInfo> {
   try {
     return info(await starting);
   } catch (e) {
+    threadsAsked = wanted;
     starting = previous ? start(previous.name) : start('auto');
     await starting.catch(() => undefined);
     throw e;
@@ -107,8 +115,10 @@ async function dispatch(req: DemoRequest): Promise<void> {
   controllers.set(id, controller);
   try {
     let data: unknown;
-    if (type === BACKEND_SET) data = await setBackend((payload as { name: string }).name);
-    else if (type === BACKEND_GET) data = info(await ready());
+    if (type === BACKEND_SET) {
+      const p = payload as { name: string; threads?: number };
+      data = await setBackend(p.name, p.threads);
+    } else if (type === BACKEND_GET) data = info(await ready());
     else {
       const h = handlers[type];
       if (!h) {

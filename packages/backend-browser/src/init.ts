@@ -1,6 +1,7 @@
 import {
   SbmError,
   backendReason,
+  checkNumber,
   describeValue,
   initRegisteredBackend,
   makeBackend,
@@ -46,6 +47,8 @@ const REGISTER = { override: true, source: `${pkgName}@${pkgVersion}` };
 
 /** Registers sbm's browser backends with @sbm/core (then `useBackend(name)` works too). */
 export function registerBrowserBackends(opts: BrowserBackendOptions = {}): void {
+  // tfjs-backend-wasm pre-creates 8 pthread workers and caps XNNPACK's pool there (backend.cc).
+  if (opts.wasmThreads !== undefined) checkNumber(opts.wasmThreads, 'wasmThreads', { integer: true, min: 1, max: 8 });
   const loader = opts.loader ?? defaultLoader;
   registerBackend(
     'webgpu',
