@@ -22,10 +22,15 @@ import {
 // window.sbmDemo's type comes with src/hook.ts (a global declaration).
 export type { SbmDemoHook };
 
-/** Training budget of the swiss-roll check (see the test for how it was chosen). */
-const STEPS = Number(process.env.SBM_DEMO_STEPS ?? 300);
-const WIDTH = Number(process.env.SBM_DEMO_WIDTH ?? 64);
-const BATCH = Number(process.env.SBM_DEMO_BATCH ?? 256);
+/**
+ * Training budget of the swiss-roll check: the page's recipe (VE with σ_max = the data's diameter, MLP 128×3, batch
+ * 512, lr 1e-2) for half its 500 steps: ≈ 25 s on 2-thread wasm on the loaded 2-core dev machine (300 steps: 31 s,
+ * 1.14 × the floor at N = 500).
+ */
+const SDE = process.env.SBM_DEMO_SDE ?? 've';
+const STEPS = Number(process.env.SBM_DEMO_STEPS ?? 250);
+const WIDTH = Number(process.env.SBM_DEMO_WIDTH ?? 128);
+const BATCH = Number(process.env.SBM_DEMO_BATCH ?? 512);
 const LR = Number(process.env.SBM_DEMO_LR ?? 1e-2);
 const N = 500;
 /** Steps trained on each backend of the switching test: SwiftShader WebGL spends seconds compiling shaders. */
@@ -88,16 +93,16 @@ describe.skipIf(!hasChromium)(`demo playground in headless Chromium (${NO_CHROMI
     }
   });
 
-  it(`a ${STEPS}-step swiss-roll run lowers the loss and samples within 2× the sliced-W2 floor`, async () => {
+  it(`a ${STEPS}-step ${SDE} swiss-roll run lowers the loss and samples within 2× the sliced-W2 floor`, async () => {
     const demo = await openDemo(browser!, server!.origin);
     try {
       const r = await demo.page.evaluate(
-        async ({ steps, n, width, batchSize, lr }) => {
+        async ({ sde, steps, n, width, batchSize, lr }) => {
           const h = window.sbmDemo;
           await h.setData({ toy: 'swiss-roll', n: 10_000, seed: 0 });
           // The page's own follow-up (sample and animate) is skipped: the test asks for each with its own budget.
           const train = await h.startTraining({
-            sde: 'vp',
+            sde,
             hidden: [width, width, width],
             steps,
             batchSize,
@@ -108,13 +113,15 @@ describe.skipIf(!hasChromium)(`demo playground in headless Chromium (${NO_CHROMI
           const samples = await h.sample({ sampler: 'pc', steps: 200, n, seed: 9 });
           return { train, samples, frames, canvases: h.canvases() };
         },
-        { steps: STEPS, n: N, width: WIDTH, batchSize: BATCH, lr: LR },
+        { sde: SDE, steps: STEPS, n: N, width: WIDTH, batchSize: BATCH, lr: LR },
       );
       console.log(
         JSON.stringify({
           metric: 'demo-train-2d',
           backend: r.train.backend,
+          sde: SDE,
           steps: r.train.step,
+          ms: r.train.ms,
           stepsPerSec: r.train.stepsPerSec,
           firstLoss: r.train.firstLoss,
           finalLoss: r.train.finalLoss,
@@ -122,8 +129,12 @@ describe.skipIf(!hasChromium)(`demo playground in headless Chromium (${NO_CHROMI
       );
       expect(r.train.aborted).toBe(false);
       expect(r.train.step).toBe(STEPS);
-      // The DSM loss with s ≡ 0 is D/2 = 1; training starts there and must fall well below it.
-      expect(r.train.finalLoss).toBeLessThan(0.8 * r.train.firstLoss);
+      // The DSM loss (λ = σ²) with s ≡ 0 is E‖z‖²/2 = D/2 = 1 for every SDE. VE's floor is higher than VP's (half
+      // its training times have σ below the arms' width, where the data's own noise is left): ≈ 0.71–0.72 after
+      // 250–300 steps here (the mean of the last 50 steps, whose spread is well under 0.01), so 0.85 is the
+      // zero-score loss less 15 %, and the run must end below where it started (first report, step 10: ≈ 0.91).
+      expect(r.train.finalLoss).toBeLessThan(0.85);
+      expect(r.train.finalLoss).toBeLessThan(r.train.firstLoss);
       expect(r.samples.shape).toEqual([N, 2]);
       // 40 steps streamed every step (50 frames asked for), plus the starting frame, in each of the three panels.
       expect(r.frames).toEqual({ forward: 41, reverse: 41, ode: 41 });

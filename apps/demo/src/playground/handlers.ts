@@ -131,10 +131,44 @@ function tileRows(points: Float32Array, min: number): Float32Array {
   return out;
 }
 
+/**
+ * Largest distance between two training points (all pairs of at most 2,000 evenly spaced ones: the extreme pairs
+ * of a toy set or a drawing are not missed by more than its point spacing).
+ */
+export function maxPairwiseDistance(points: Float32Array): number {
+  const n = points.length / 2;
+  const stride = Math.max(1, Math.ceil(n / 2000));
+  let best = 0;
+  for (let i = 0; i < n; i += stride) {
+    for (let j = i + stride; j < n; j += stride) {
+      const dx = points[2 * i] - points[2 * j];
+      const dy = points[2 * i + 1] - points[2 * j + 1];
+      best = Math.max(best, dx * dx + dy * dy);
+    }
+  }
+  return Math.sqrt(best);
+}
+
+/**
+ * The SDE of a run: a registry config as given, or for a bare name the registry's defaults — except VE, whose
+ * defaults (σ_max 50) are score_sde's for images. For VE the playground takes σ_max = the largest distance between
+ * two training points (Song & Ermon 2020, "Improved techniques", technique 1: the prior then covers the data) and
+ * σ_min = 0.01 (score_sde): with geometric σ(t), half the training times then have σ below 0.3, the scale of the
+ * swiss roll's arms, where VP (β 0.1–20) spends only a tenth of them — so VE resolves the spiral in a few hundred
+ * steps where VP draws a blurred ring (apps/demo/README.md, measured).
+ */
+function sdeOf(v: unknown, points: Float32Array): Sde {
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) return createSde(v as { name: string });
+  const name = str(v, 'sde', 've', listSdes());
+  if (name !== 've') return createSde(name);
+  const span = maxPairwiseDistance(points);
+  return createSde({ name: 've', sigmaMin: 0.01, sigmaMax: Math.max(2 * 0.01, span) });
+}
+
 async function trainHandler(payload: unknown, ctx: HandlerContext) {
   const p = obj(payload, 'train');
   const points = pointsOf(p);
-  const sdeName = str(p.sde, 'sde', 'vp', listSdes());
+  const sde = sdeOf(p.sde, points);
   const hidden = (p.hidden ?? [128, 128, 128]) as unknown;
   if (!Array.isArray(hidden) || hidden.length < 1 || hidden.length > 8) {
     throw new SbmError('INVALID_ARGUMENT', `hidden: expected 1 to 8 layer widths, got ${describeValue(hidden)}`, {
@@ -142,14 +176,13 @@ async function trainHandler(payload: unknown, ctx: HandlerContext) {
     });
   }
   hidden.forEach((w, i) => checkNumber(w, `hidden[${i}]`, { integer: true, min: 1, max: 1024 }));
-  const steps = checkNumber(p.steps ?? 1000, 'steps', { integer: true, min: 1, max: 1_000_000 });
+  const steps = checkNumber(p.steps ?? 500, 'steps', { integer: true, min: 1, max: 1_000_000 });
   const batchSize = checkNumber(p.batchSize ?? 512, 'batchSize', { integer: true, min: 1, max: 8192 });
-  const lr = checkNumber(p.lr ?? 5e-3, 'lr', { gt: 0, max: 1 });
+  const lr = checkNumber(p.lr ?? 1e-2, 'lr', { gt: 0, max: 1 });
   const seed = checkNumber(p.seed ?? 0, 'seed', { integer: true, min: 0 });
   const progressEvery = checkNumber(p.progressEvery ?? 10, 'progressEvery', { integer: true, min: 1 });
 
   const mine = ++generation;
-  const sde = createSde(sdeName);
   // cond = t with the output divided by the SDE's marginal std (the tutorial's form, as the CLI's quickstart):
   // Fourier features of t resolve the time axis.
   const model = new MlpScoreModel({ name: 'mlp', inputDim: 2, hidden, marginalProbStd: sde.toConfig() }, seed + 1);
@@ -205,6 +238,8 @@ async function trainHandler(payload: unknown, ctx: HandlerContext) {
     ms,
     stepsPerSec: res.step / (ms / 1000),
     backend: ctx.backend(),
+    // The SDE with the parameters used (VE's σ_max comes from the data), for the page's status line.
+    sde: sde.toConfig(),
   };
 }
 

@@ -38,6 +38,15 @@ function numberInput(id: string, value: number, attrs: Record<string, string> = 
   return el('input', { id, type: 'number', value: String(value), ...attrs });
 }
 
+/** ' · ve σ 0.01–4.03' (the parameters a run used; VE's σ_max is the data's diameter). */
+function sdeLabel(c: Record<string, unknown> | undefined): string {
+  if (!c) return '';
+  const n = (k: string) => (typeof c[k] === 'number' ? Number((c[k] as number).toPrecision(3)) : undefined);
+  if (n('sigmaMax') !== undefined) return ` · ${String(c.name)} σ ${n('sigmaMin')}–${n('sigmaMax')}`;
+  if (n('betaMax') !== undefined) return ` · ${String(c.name)} β ${n('betaMin')}–${n('betaMax')}`;
+  return ` · ${String(c.name)}`;
+}
+
 function labelled(text: string, input: HTMLElement): HTMLLabelElement {
   return el('label', {}, `${text} `, input);
 }
@@ -76,12 +85,12 @@ export function mountPlayground(
   const toySel = select('pg-toy', ['swiss-roll', DRAW]);
   const nIn = numberInput('pg-n', 2000, { min: '2', max: '100000' });
   const clearBtn = el('button', { id: 'pg-clear', type: 'button' }, 'Clear drawing');
-  const sdeSel = select('pg-sde', ['vp']);
+  const sdeSel = select('pg-sde', ['ve']);
   const widthIn = numberInput('pg-width', 128, { min: '1', max: '1024' });
   const depthIn = numberInput('pg-depth', 3, { min: '1', max: '8' });
-  const stepsIn = numberInput('pg-steps', 1000, { min: '1' });
+  const stepsIn = numberInput('pg-steps', 500, { min: '1' });
   const batchIn = numberInput('pg-batch', 512, { min: '1' });
-  const lrIn = numberInput('pg-lr', 0.005, { step: '0.001', min: '0' });
+  const lrIn = numberInput('pg-lr', 0.01, { step: '0.001', min: '0' });
   const trainBtn = el('button', { id: 'pg-train', type: 'button' }, 'Train');
   const stopBtn = el('button', { id: 'pg-stop', type: 'button', disabled: '' }, 'Stop');
   const followIn = el('input', { id: 'pg-follow', type: 'checkbox', checked: '' });
@@ -287,20 +296,24 @@ export function mountPlayground(
     stopBtn.disabled = false;
     status.textContent = `training ${payload.steps} steps on ${hook.backend}…`;
     try {
-      const req = client.request<TrainSummary & { losses: Float32Array }>('pg:train', payload, {
-        onProgress: (p: { step: number; steps: number; loss: number; stepsPerSec: number }) => {
-          hook.training = { step: p.step, loss: p.loss, running: true, stepsPerSec: p.stepsPerSec, steps: p.steps };
-          losses.push(p.loss);
-          lossSteps.push(p.step);
-          status.textContent = `step ${p.step}/${p.steps} · loss ${p.loss.toFixed(3)} · ${p.stepsPerSec.toFixed(1)} steps/s`;
-          if (!lossFrame) {
-            lossFrame = requestAnimationFrame(() => {
-              lossFrame = 0;
-              drawLoss();
-            });
-          }
+      const req = client.request<TrainSummary & { losses: Float32Array; sde?: Record<string, unknown> }>(
+        'pg:train',
+        payload,
+        {
+          onProgress: (p: { step: number; steps: number; loss: number; stepsPerSec: number }) => {
+            hook.training = { step: p.step, loss: p.loss, running: true, stepsPerSec: p.stepsPerSec, steps: p.steps };
+            losses.push(p.loss);
+            lossSteps.push(p.step);
+            status.textContent = `step ${p.step}/${p.steps} · loss ${p.loss.toFixed(3)} · ${p.stepsPerSec.toFixed(1)} steps/s`;
+            if (!lossFrame) {
+              lossFrame = requestAnimationFrame(() => {
+                lossFrame = 0;
+                drawLoss();
+              });
+            }
+          },
         },
-      });
+      );
       trainId = client.lastId;
       const r = await req;
       losses = Array.from(r.losses);
@@ -316,8 +329,8 @@ export function mountPlayground(
       };
       status.textContent =
         `${r.aborted ? 'stopped at' : 'trained'} step ${r.step} · loss ${r.finalLoss.toFixed(3)} · ` +
-        `${r.stepsPerSec.toFixed(1)} steps/s on ${r.backend}`;
-      const { losses: _l, ...summary } = r;
+        `${r.stepsPerSec.toFixed(1)} steps/s on ${r.backend}${sdeLabel(r.sde)}`;
+      const { losses: _l, sde: _s, ...summary } = r;
       await scoreField();
       if (opts.followUp ?? followIn.checked) {
         await sampleNow();
@@ -528,7 +541,7 @@ export function mountPlayground(
     async start() {
       const o = await client.request<{ sdes: string[]; samplers: string[]; toys: string[] }>('pg:options');
       setOptions(toySel, [...o.toys, DRAW], 'swiss-roll');
-      setOptions(sdeSel, o.sdes, 'vp');
+      setOptions(sdeSel, o.sdes, 've');
       setOptions(samplerSel, o.samplers, 'pc');
       const backends = hook.options().backends;
       hook.options = () => ({ ...o, backends });
