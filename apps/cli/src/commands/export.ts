@@ -28,19 +28,7 @@ export async function exportCommand(format: string, o: ExportCliOptions): Promis
       '--dtype: applies to export safetensors only (score-sde files are float32, as PyTorch saves them)',
     );
   }
-  if (!o.out.toLowerCase().endsWith('.safetensors')) {
-    throw new UsageError(`--out: expected a .safetensors file, got "${o.out}"`);
-  }
-  if (!o.force && (await fileExists(o.out))) {
-    throw new UsageError(`--out: ${o.out} exists; pass --force to replace it or choose another --out`);
-  }
-  await requireCheckpoint(o.ckpt);
-  await startBackend(o.backend);
-  const loaded = await loadCheckpoint(storage, o.ckpt);
-  // A damaged slot the loader stepped around (it fell back to the intact one): say so, never silently.
-  for (const w of loaded.warnings) process.stderr.write(`${w}\n`);
-  const { model, ema, config, optimizerState } = loaded;
-  try {
+  return withCheckpoint(o, async ({ model, ema, config }) => {
     if (model.name !== 'score-sde-ncsnpp') {
       throw new UsageError(
         `--ckpt: ${o.ckpt} holds a ${model.name} model; export score-sde needs a score-sde-ncsnpp one ` +
@@ -53,12 +41,7 @@ export async function exportCommand(format: string, o: ExportCliOptions): Promis
     process.stdout.write(
       `exported ${o.ckpt} (step ${config.step}, ${o.weights} weights, ${model.getWeights().length} tensors + sigmas) → ${o.out}\n`,
     );
-  } finally {
-    ema.dispose();
-    model.dispose();
-    for (const t of [...Object.values(optimizerState.m), ...Object.values(optimizerState.v)]) t.dispose();
-  }
-  return 0;
+  });
 }
 
 /**
@@ -71,18 +54,7 @@ async function exportSafetensorsCommand(o: ExportCliOptions): Promise<number> {
   if (dtype !== 'float16' && dtype !== 'float32') {
     throw new UsageError(`--dtype: expected float16 or float32, got "${dtype}"`);
   }
-  if (!o.out.toLowerCase().endsWith('.safetensors')) {
-    throw new UsageError(`--out: expected a .safetensors file, got "${o.out}"`);
-  }
-  if (!o.force && (await fileExists(o.out))) {
-    throw new UsageError(`--out: ${o.out} exists; pass --force to replace it or choose another --out`);
-  }
-  await requireCheckpoint(o.ckpt);
-  await startBackend(o.backend);
-  const loaded = await loadCheckpoint(storage, o.ckpt);
-  for (const w of loaded.warnings) process.stderr.write(`${w}\n`);
-  const { model, ema, config, optimizerState } = loaded;
-  try {
+  return withCheckpoint(o, async ({ model, ema, config }) => {
     if (o.weights === 'ema') ema.copyTo(model);
     const bytes = await exportSbmModelAsync(model, {
       dtype,
@@ -100,6 +72,33 @@ async function exportSafetensorsCommand(o: ExportCliOptions): Promise<number> {
       `exported ${o.ckpt} (step ${config.step}, ${o.weights} weights, ${model.getWeights().length} tensors, ${dtype}) → ` +
         `${o.out} (${bytes.length} bytes)\n`,
     );
+  });
+}
+
+type LoadedCheckpoint = Awaited<ReturnType<typeof loadCheckpoint>>;
+
+/**
+ * What both export formats share: check --out (a .safetensors path, not clobbered without --force), load the
+ * checkpoint on the chosen backend, run `write` on it, and dispose of everything loaded whether or not it threw.
+ */
+async function withCheckpoint(
+  o: ExportCliOptions,
+  write: (loaded: LoadedCheckpoint) => Promise<void>,
+): Promise<number> {
+  if (!o.out.toLowerCase().endsWith('.safetensors')) {
+    throw new UsageError(`--out: expected a .safetensors file, got "${o.out}"`);
+  }
+  if (!o.force && (await fileExists(o.out))) {
+    throw new UsageError(`--out: ${o.out} exists; pass --force to replace it or choose another --out`);
+  }
+  await requireCheckpoint(o.ckpt);
+  await startBackend(o.backend);
+  const loaded = await loadCheckpoint(storage, o.ckpt);
+  // A damaged slot the loader stepped around (it fell back to the intact one): say so, never silently.
+  for (const w of loaded.warnings) process.stderr.write(`${w}\n`);
+  const { model, ema, optimizerState } = loaded;
+  try {
+    await write(loaded);
   } finally {
     ema.dispose();
     model.dispose();
