@@ -276,7 +276,7 @@ async function sampleHandler(payload: unknown, ctx: HandlerContext) {
   if (keys?.includes('denoiseToZero')) extra.denoiseToZero = true;
   if (sampler === 'pc') extra.corrector = 'none';
   const t0 = performance.now();
-  const { samples, stats } = await sample({
+  const r = await sample({
     sampler: sampler as 'pc',
     ...extra,
     sde: m.sde,
@@ -287,20 +287,7 @@ async function sampleHandler(payload: unknown, ctx: HandlerContext) {
     signal: ctx.signal,
     onProgress: progressOf(ctx),
   });
-  try {
-    const values = (await samples.data()) as Float32Array;
-    return {
-      shape: samples.shape,
-      values,
-      sampler,
-      steps,
-      nfe: stats.nfe,
-      ms: performance.now() - t0,
-      backend: ctx.backend(),
-    };
-  } finally {
-    samples.dispose();
-  }
+  return samplesReply(r, t0, ctx, { sampler, steps });
 }
 
 async function inpaintHandler(payload: unknown, ctx: HandlerContext) {
@@ -345,20 +332,7 @@ async function inpaintHandler(payload: unknown, ctx: HandlerContext) {
       signal: ctx.signal,
       onProgress: progressOf(ctx),
     });
-    try {
-      const values = (await r.samples.data()) as Float32Array;
-      return {
-        shape: r.samples.shape,
-        values,
-        method,
-        residual: r.residual,
-        nfe: r.stats.nfe,
-        ms: performance.now() - t0,
-        backend: ctx.backend(),
-      };
-    } finally {
-      r.samples.dispose();
-    }
+    return await samplesReply(r, t0, ctx, { method, residual: r.residual });
   } finally {
     tf.dispose([x, y]);
     op.dispose?.();
@@ -387,20 +361,7 @@ async function guidedHandler(payload: unknown, ctx: HandlerContext) {
     signal: ctx.signal,
     onProgress: progressOf(ctx),
   });
-  try {
-    const values = (await r.samples.data()) as Float32Array;
-    return {
-      shape: r.samples.shape,
-      values,
-      label,
-      scale,
-      nfe: r.stats.nfe,
-      ms: performance.now() - t0,
-      backend: ctx.backend(),
-    };
-  } finally {
-    r.samples.dispose();
-  }
+  return samplesReply(r, t0, ctx, { label, scale });
 }
 
 async function ctOperator(views: number, ctx: HandlerContext): Promise<LinearOperator> {
@@ -441,25 +402,43 @@ async function ctHandler(payload: unknown, ctx: HandlerContext) {
       signal: ctx.signal,
       onProgress: progressOf(ctx),
     });
-    try {
-      const [values, sinogram, fbpValues] = await Promise.all([r.samples.data(), y.data(), fbp.data()]);
-      return {
-        shape: r.samples.shape,
-        values: values as Float32Array,
-        sinogram: sinogram as Float32Array,
-        sinogramShape: y.shape.slice(1),
-        fbp: fbpValues as Float32Array,
-        views,
-        residual: r.residual,
-        nfe: r.stats.nfe,
-        ms: performance.now() - t0,
-        backend: ctx.backend(),
-      };
-    } finally {
-      r.samples.dispose();
-    }
+    // The sinogram and the FBP image are read alongside the samples (one round of readbacks).
+    const fields = Promise.all([y.data(), fbp.data()]).then(([sinogram, fbpValues]) => ({
+      sinogram: sinogram as Float32Array,
+      sinogramShape: y.shape.slice(1),
+      fbp: fbpValues as Float32Array,
+      views,
+      residual: r.residual,
+    }));
+    return await samplesReply(r, t0, ctx, fields);
   } finally {
     tf.dispose([x, y, fbp]);
+  }
+}
+
+/**
+ * The reply every drawing handler sends: the samples read back (one awaited data(), after the sampler returned) with
+ * their shape, then the handler's own fields, the NFE, the time since `t0` and the backend; the samples are disposed
+ * of whether or not the read succeeds. `fields` may be a pending read, awaited alongside the samples'.
+ */
+async function samplesReply<F extends object>(
+  r: { samples: tf.Tensor; stats: { nfe: number } },
+  t0: number,
+  ctx: HandlerContext,
+  fields: F | Promise<F>,
+) {
+  try {
+    const [values, own] = await Promise.all([r.samples.data(), fields]);
+    return {
+      shape: r.samples.shape,
+      values: values as Float32Array,
+      ...own,
+      nfe: r.stats.nfe,
+      ms: performance.now() - t0,
+      backend: ctx.backend(),
+    };
+  } finally {
+    r.samples.dispose();
   }
 }
 
