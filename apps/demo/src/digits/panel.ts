@@ -1,5 +1,6 @@
 import type { DemoClient } from '../client';
 import type { SbmDemoHook } from '../hook';
+import { el, labelled, numberInput as num, type ShowError } from '../ui';
 // The noise-conditional classifier ships inside @sbm/mnist-eval; `?url` makes the build emit that very file as an
 // asset of the site (no second copy in the repository, nothing fetched from elsewhere).
 import classifierAsset from '../../../../packages/mnist-eval/weights/noisy-classifier.safetensors?url';
@@ -8,8 +9,6 @@ import classifierAsset from '../../../../packages/mnist-eval/weights/noisy-class
  * The Digits panel's page side: controls, canvases and window.sbmDemo.digits. All compute is a request to the worker
  * (src/digits/handlers.ts); this file draws what comes back and keeps the digit and the painted mask.
  */
-
-type ShowError = (context: string, e: unknown) => string;
 
 const SIZE = 28;
 const PIXELS = SIZE * SIZE;
@@ -45,21 +44,6 @@ interface TestDigits {
   indices: number[];
   images: Float32Array[];
 }
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attrs: Record<string, string> = {},
-  ...children: (Node | string)[]
-): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  e.append(...children);
-  return e;
-}
-
-const labelled = (text: string, input: HTMLElement) => el('label', {}, `${text} `, input);
-const num = (id: string, value: number, attrs: Record<string, string> = {}) =>
-  el('input', { id, type: 'number', value: String(value), ...attrs });
 
 function pixelCanvas(name: string, width: number, height: number, cssScale: number): HTMLCanvasElement {
   const c = el('canvas', { 'data-name': name, width: String(width), height: String(height) });

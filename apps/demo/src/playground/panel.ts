@@ -8,6 +8,7 @@ import type {
   TrainOptions,
   TrainSummary,
 } from '../hook';
+import { el, labelled, numberInput, type ShowError } from '../ui';
 import { COLORS, arrows, caption, clear, dots, heatmap, lossCurve, scatter, toData } from './view';
 
 /*
@@ -15,27 +16,10 @@ import { COLORS, arrows, caption, clear, dots, heatmap, lossCurve, scatter, toDa
  * (src/playground/handlers.ts); this file only draws what comes back, so the page stays responsive while training.
  */
 
-type ShowError = (context: string, e: unknown) => string;
-
 const DRAW = '(draw by hand)';
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attrs: Record<string, string> = {},
-  ...children: (Node | string)[]
-): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  e.append(...children);
-  return e;
-}
 
 function canvas(name: string, cls = 'square', size = 280): HTMLCanvasElement {
   return el('canvas', { 'data-name': name, class: cls, width: String(size), height: String(size) });
-}
-
-function numberInput(id: string, value: number, attrs: Record<string, string> = {}): HTMLInputElement {
-  return el('input', { id, type: 'number', value: String(value), ...attrs });
 }
 
 /** ' · ve σ 0.01–4.03' (the parameters a run used; VE's σ_max is the data's diameter). */
@@ -45,10 +29,6 @@ function sdeLabel(c: Record<string, unknown> | undefined): string {
   if (n('sigmaMax') !== undefined) return ` · ${String(c.name)} σ ${n('sigmaMin')}–${n('sigmaMax')}`;
   if (n('betaMax') !== undefined) return ` · ${String(c.name)} β ${n('betaMin')}–${n('betaMax')}`;
   return ` · ${String(c.name)}`;
-}
-
-function labelled(text: string, input: HTMLElement): HTMLLabelElement {
-  return el('label', {}, `${text} `, input);
 }
 
 function select(id: string, options: string[], value?: string): HTMLSelectElement {
