@@ -12,13 +12,12 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSde } from '@sbm/sde';
 import { MlpScoreModel } from '@sbm/models';
 import { toy } from '@sbm/datasets';
 import { FileCheckpointStorage, LOCK_FILE } from '@sbm/backend-node';
 import { isSbmError, type SbmError } from '@sbm/core';
 import { configChecksum, loadCheckpoint, readPointer, train, type TrainOptions } from '@sbm/training';
-import { snapshot } from './helpers';
+import { smallVpRun, snapshot } from './helpers';
 
 const MLP = { name: 'mlp', inputDim: 2, hidden: [16, 16], embedding: { type: 'fourier', dim: 16, scale: 16 } } as const;
 const newModel = () => new MlpScoreModel({ ...MLP, hidden: [...MLP.hidden] }, 3);
@@ -48,17 +47,7 @@ afterAll(() => {
 
 function opts(location: string, extra: Partial<TrainOptions> = {}): TrainOptions {
   const { model, ...rest } = extra;
-  return {
-    model: model ?? newModel(),
-    sde: createSde('vp'),
-    data: x,
-    batchSize: 32,
-    lr: 3e-3,
-    warmup: 5,
-    seed: 11,
-    checkpoint: { storage, location, every: 3 },
-    ...rest,
-  };
+  return smallVpRun(model ?? newModel(), x, { checkpoint: { storage, location, every: 3 }, ...rest });
 }
 
 async function trainTo(location: string, steps: number, extra: Partial<TrainOptions> = {}) {

@@ -4,9 +4,8 @@ import { initBackend } from '@sbm/backend-node';
 import { FUSED_ADAM, FUSED_EMA, isSbmError } from '@sbm/core';
 import { toy } from '@sbm/datasets';
 import { MlpScoreModel } from '@sbm/models';
-import { createSde } from '@sbm/sde';
-import { train, type BatchSource, type TrainOptions, type TrainResult } from '@sbm/training';
-import { MemoryStorage, snapshot } from './helpers';
+import { train, type TrainOptions, type TrainResult } from '@sbm/training';
+import { MemoryStorage, nanFromStep6, smallVpRun, snapshot } from './helpers';
 
 /**
  * The trainer on wasm with @sbm/wasm-kernels' fused Adam and EMA kernels (one kernel call each per step) against the
@@ -46,16 +45,7 @@ function setFused(on: boolean): void {
 
 function base(extra: Partial<TrainOptions> = {}): TrainOptions {
   const { model, ...rest } = extra;
-  return {
-    model: model ?? newModel(),
-    sde: createSde('vp'),
-    data: x,
-    batchSize: 32,
-    lr: 3e-3,
-    warmup: 5,
-    seed: 11,
-    ...rest,
-  };
+  return smallVpRun(model ?? newModel(), x, rest);
 }
 
 const bits = (w: Record<string, Float32Array>): Record<string, number[]> =>
@@ -101,18 +91,7 @@ describe('fused Adam + EMA on wasm (SbmAdam, SbmEma) == the composite forms', ()
   it('NaN data: the skipped updates (apply = false) keep the weights of the last finite step, as the composite does', async () => {
     const good = toy('ring8', 64, 2);
     // Batches are clean up to step 6 (0-based), then contain a NaN.
-    const source: BatchSource = {
-      stepsPerEpoch: 2,
-      size: 64,
-      batch: (pos) => {
-        const k = pos.epoch * 2 + pos.step;
-        return tf.tidy(() => {
-          const b = tf.slice(good, [pos.step * 32, 0], [32, 2]);
-          return k < 6 ? b : tf.where(tf.equal(tf.range(0, 32).reshape([32, 1]), 3), tf.fill([32, 2], NaN), b);
-        });
-      },
-      next: (pos) => (pos.step === 1 ? { epoch: pos.epoch + 1, step: 0 } : { epoch: pos.epoch, step: 1 }),
-    };
+    const source = nanFromStep6(good);
     const weightsAfter: Record<string, number[]>[] = [];
     for (const fused of [true, false]) {
       setFused(fused);

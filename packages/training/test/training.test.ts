@@ -8,8 +8,8 @@ import { MlpScoreModel, modelFromConfig } from '@sbm/models';
 import { toy } from '@sbm/datasets';
 import { FileCheckpointStorage } from '@sbm/backend-node';
 import { isSbmError } from '@sbm/core';
-import { loadCheckpoint, train, readCheckpoint, type BatchSource, type TrainOptions } from '@sbm/training';
-import { MemoryStorage, snapshot } from './helpers';
+import { loadCheckpoint, train, readCheckpoint, type TrainOptions } from '@sbm/training';
+import { MemoryStorage, nanFromStep6, snapshot } from './helpers';
 
 // A small network keeps each cpu step to a few milliseconds.
 const MLP = { name: 'mlp', inputDim: 2, hidden: [16, 16], embedding: { type: 'fourier', dim: 16, scale: 16 } } as const;
@@ -202,18 +202,7 @@ describe('train (cpu)', () => {
     const storage = new MemoryStorage();
     const good = toy('ring8', 64, 2);
     // Batches are clean up to step 6 (0-based), then contain a NaN.
-    const source: BatchSource = {
-      stepsPerEpoch: 2,
-      size: 64,
-      batch: (pos) => {
-        const k = pos.epoch * 2 + pos.step;
-        return tf.tidy(() => {
-          const b = tf.slice(good, [pos.step * 32, 0], [32, 2]);
-          return k < 6 ? b : tf.where(tf.equal(tf.range(0, 32).reshape([32, 1]), 3), tf.fill([32, 2], NaN), b);
-        });
-      },
-      next: (pos) => (pos.step === 1 ? { epoch: pos.epoch + 1, step: 0 } : { epoch: pos.epoch, step: 1 }),
-    };
+    const source = nanFromStep6(good);
     const model = newModel();
     const before = tf.memory().numTensors;
     let error: unknown;
