@@ -1,30 +1,18 @@
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FUSED_GROUP_NORM, FUSED_GROUP_NORM_GRAD } from '@sbm/core';
 import { ScoreNet, groupNorm, groupNormSwish } from '@sbm/models';
-import { registerWasmTrainingKernels } from '@sbm/wasm-kernels';
-import { onBackend, relError, seeded } from './helpers';
+import { onBackend, relError, seeded, useWasmTrainingKernels, type GroupNormCase } from './helpers';
 
 // relError: max|a − b| / max(1, max|ref|) — relative to the reference's largest entry, floored at 1 for outputs that
 // vanish identically (dx and dbias when each group holds one value, H·W = 1 and groups = C). float32 sums over the
 // ≤ 3·35·64 terms of these cases carry errors of a few 1e-6 of the scale, well inside 1e-4.
 const TOL = 1e-4;
 
-beforeAll(async () => {
-  registerWasmTrainingKernels();
-  await tf.setBackend('wasm');
-  await tf.ready();
-});
+useWasmTrainingKernels();
 
-interface Case {
-  b: number;
-  h: number;
-  w: number;
-  c: number;
-  groups: number;
-  bias: boolean;
+interface Case extends GroupNormCase {
   act: 'none' | 'swish';
-  offset?: number;
 }
 
 // B 1/3, H·W 1 and 5×7, C 1/6/64, groups 1/2/C, with and without bias, both activations; one far from zero mean.

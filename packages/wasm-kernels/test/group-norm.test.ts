@@ -1,27 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FUSED_GROUP_NORM, FUSED_GROUP_NORM_GRAD } from '@sbm/core';
 import { groupNorm } from '@sbm/models';
-import { registerWasmTrainingKernels } from '@sbm/wasm-kernels';
-import { onBackend, relError, seeded } from './helpers';
+import { onBackend, relError, seeded, useWasmTrainingKernels, type GroupNormCase } from './helpers';
 
 const TOL = 1e-4;
 
-beforeAll(async () => {
-  registerWasmTrainingKernels();
-  await tf.setBackend('wasm');
-  await tf.ready();
-});
+useWasmTrainingKernels();
 
-interface Case {
-  b: number;
-  h: number;
-  w: number;
-  c: number;
-  groups: number;
-  bias: boolean;
-  offset?: number;
-}
+type Case = GroupNormCase;
 
 // Odd spatial sizes, one group and one channel per group, a bias, and data far from zero mean (E[v²] − μ²).
 const CASES: Case[] = [

@@ -1,4 +1,26 @@
 import * as tf from '@tensorflow/tfjs';
+import { beforeAll } from 'vitest';
+import { registerWasmTrainingKernels } from '@sbm/wasm-kernels';
+
+/** The file's tests run on wasm with this package's training kernels registered (a beforeAll of the caller's file). */
+export function useWasmTrainingKernels(): void {
+  beforeAll(async () => {
+    registerWasmTrainingKernels();
+    await tf.setBackend('wasm');
+    await tf.ready();
+  });
+}
+
+/** One group-norm case: NHWC input shape, the group count, whether a bias is added, and a shift of the mean. */
+export interface GroupNormCase {
+  b: number;
+  h: number;
+  w: number;
+  c: number;
+  groups: number;
+  bias: boolean;
+  offset?: number;
+}
 
 /** Deterministic uniform(−1, 1) data from a 32-bit seed (mulberry32), independent of any backend's RNG. */
 export function seeded(shape: number[], seed: number): Float32Array {
