@@ -254,6 +254,16 @@ function common(p: Record<string, unknown>, defaults: { n: number; steps: number
 const progressOf = (ctx: HandlerContext) => (r: { step: number; steps: number; nfe: number }) =>
   ctx.progress({ phase: 'sample', step: r.step, steps: r.steps, nfe: r.nfe });
 
+/** What every draw of `n` digits passes its sampler: the model, the batch shape, the seed, cancel and progress. */
+const drawing = (m: Model, n: number, seed: number, ctx: HandlerContext) => ({
+  sde: m.sde,
+  score: m.score,
+  shape: [n, SIZE, SIZE, 1],
+  seed,
+  signal: ctx.signal,
+  onProgress: progressOf(ctx),
+});
+
 async function sampleHandler(payload: unknown, ctx: HandlerContext) {
   const p = obj(payload, 'sample');
   const m = needModel(ctx);
@@ -279,13 +289,8 @@ async function sampleHandler(payload: unknown, ctx: HandlerContext) {
   const r = await sample({
     sampler: sampler as 'pc',
     ...extra,
-    sde: m.sde,
-    score: m.score,
-    shape: [n, SIZE, SIZE, 1],
-    seed,
+    ...drawing(m, n, seed, ctx),
     steps,
-    signal: ctx.signal,
-    onProgress: progressOf(ctx),
   });
   return samplesReply(r, t0, ctx, { sampler, steps });
 }
@@ -322,15 +327,10 @@ async function inpaintHandler(payload: unknown, ctx: HandlerContext) {
     const r = await conditionalSample({
       method,
       ...settings,
-      sde: m.sde,
-      score: m.score,
-      shape: [n, SIZE, SIZE, 1],
-      seed,
+      ...drawing(m, n, seed, ctx),
       operator: op,
       y,
       noiseStd: 0,
-      signal: ctx.signal,
-      onProgress: progressOf(ctx),
     });
     return await samplesReply(r, t0, ctx, { method, residual: r.residual });
   } finally {
@@ -349,17 +349,12 @@ async function guidedHandler(payload: unknown, ctx: HandlerContext) {
   const t0 = performance.now();
   const r = await conditionalSample({
     method: 'guidance',
-    sde: m.sde,
-    score: m.score,
-    shape: [n, SIZE, SIZE, 1],
-    seed,
+    ...drawing(m, n, seed, ctx),
     classifier: clf.logits,
     label,
     scale,
     sampler: CARRIER,
     samplerOptions: { steps },
-    signal: ctx.signal,
-    onProgress: progressOf(ctx),
   });
   return samplesReply(r, t0, ctx, { label, scale });
 }
@@ -390,17 +385,12 @@ async function ctHandler(payload: unknown, ctx: HandlerContext) {
     // cs.py's λ-projection on the carrier, with the method's defaults (λ = 1, final hard merge).
     const r = await conditionalSample({
       method: 'lambda-projection',
-      sde: m.sde,
-      score: m.score,
-      shape: [n, SIZE, SIZE, 1],
-      seed,
+      ...drawing(m, n, seed, ctx),
       operator: op,
       y,
       noiseStd: 0,
       sampler: CARRIER,
       samplerOptions: { steps },
-      signal: ctx.signal,
-      onProgress: progressOf(ctx),
     });
     // The sinogram and the FBP image are read alongside the samples (one round of readbacks).
     const fields = Promise.all([y.data(), fbp.data()]).then(([sinogram, fbpValues]) => ({
