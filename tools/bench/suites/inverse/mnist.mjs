@@ -122,7 +122,7 @@ function methodCall(method, base, steps) {
         ...base,
         method,
         ...(steps.carrier ? { sampler: steps.carrier } : {}),
-        samplerOptions: { steps: steps.pc },
+        samplerOptions: { steps: steps.pc, ...(steps.denoiseToZero ? { denoiseToZero: true } : {}) },
       };
   }
 }
@@ -131,6 +131,8 @@ export async function runMnist({ mods, opts, emit, log, selected }) {
   const N = Number(opts.n ?? 100);
   const steps = {
     pc: Number(opts['pc-steps'] ?? 30),
+    // --denoise-to-zero: end the PC / carrier samplers with Tweedie's denoiser (as the quality bench's flag).
+    denoiseToZero: Boolean(opts['denoise-to-zero']),
     dps: Number(opts['dps-steps'] ?? 20),
     repaint: Number(opts['repaint-steps'] ?? 20),
     repaintJump: Number(opts['repaint-jump'] ?? 5),
@@ -286,7 +288,7 @@ async function runGuidance({ mods, emit, log, net, N, steps, base0, t0, scale })
       numClasses: 10,
       scale,
       ...(steps.carrier ? { sampler: steps.carrier } : {}),
-      samplerOptions: { steps: steps.pc },
+      samplerOptions: { steps: steps.pc, ...(steps.denoiseToZero ? { denoiseToZero: true } : {}) },
     });
   } catch (e) {
     emit({
@@ -409,7 +411,7 @@ async function runColorize({ mods, emit, log, N, steps, base0, opts }) {
       operator: op,
       y,
       ...(steps.carrier ? { sampler: steps.carrier } : {}),
-      samplerOptions: { steps: steps.pc },
+      samplerOptions: { steps: steps.pc, ...(steps.denoiseToZero ? { denoiseToZero: true } : {}) },
     });
     const rec = {
       ...base0,
