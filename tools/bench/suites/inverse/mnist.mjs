@@ -105,6 +105,9 @@ async function writePng(mods, name, rows, tag) {
 }
 
 /** Method options at the suite's step budget (see the suite header for why these counts). */
+// Options of the PC / carrier sampler: its step count, and Tweedie's denoiser at the end under --denoise-to-zero.
+const pcOptions = (steps) => ({ steps: steps.pc, ...(steps.denoiseToZero ? { denoiseToZero: true } : {}) });
+
 function methodCall(method, base, steps) {
   switch (method) {
     case 'dps':
@@ -122,7 +125,7 @@ function methodCall(method, base, steps) {
         ...base,
         method,
         ...(steps.carrier ? { sampler: steps.carrier } : {}),
-        samplerOptions: { steps: steps.pc, ...(steps.denoiseToZero ? { denoiseToZero: true } : {}) },
+        samplerOptions: pcOptions(steps),
       };
   }
 }
@@ -153,7 +156,13 @@ export async function runMnist({ mods, opts, emit, log, selected }) {
   const data = await mods.dsNode.loadMnist({ split: 'test', limit: N, range: RANGE });
   const truth = data.images;
   const net = await loadScore(mods, SCORE_CKPT);
-  const base0 = { part: 'mnist', n: N, backend, checkpointStep: net.config.step ?? null };
+  const base0 = {
+    part: 'mnist',
+    n: N,
+    backend,
+    checkpointStep: net.config.step ?? null,
+    denoiseToZero: steps.denoiseToZero,
+  };
   log(
     `mnist: ${N} test digits, score model ${SCORE_CKPT} (sde ${net.config.sde.name}), steps ${JSON.stringify(steps)}`,
   );
@@ -288,7 +297,7 @@ async function runGuidance({ mods, emit, log, net, N, steps, base0, t0, scale })
       numClasses: 10,
       scale,
       ...(steps.carrier ? { sampler: steps.carrier } : {}),
-      samplerOptions: { steps: steps.pc, ...(steps.denoiseToZero ? { denoiseToZero: true } : {}) },
+      samplerOptions: pcOptions(steps),
     });
   } catch (e) {
     emit({
@@ -411,7 +420,7 @@ async function runColorize({ mods, emit, log, N, steps, base0, opts }) {
       operator: op,
       y,
       ...(steps.carrier ? { sampler: steps.carrier } : {}),
-      samplerOptions: { steps: steps.pc, ...(steps.denoiseToZero ? { denoiseToZero: true } : {}) },
+      samplerOptions: pcOptions(steps),
     });
     const rec = {
       ...base0,
