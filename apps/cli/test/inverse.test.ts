@@ -56,6 +56,7 @@ describe('flag parsing (in-process)', () => {
       ['inpaint', { zeta: 0.5 }, /^--zeta: method projection has no zeta setting/],
       ['superres', { method: 'guidance' }, /^--method: guidance takes no measurement/],
       ['cs', { ratio: 0 }, /^--ratio: expected a number in \(0, 1\]/],
+      ['colorize', { posteriorMean: true }, /^--posterior-mean: expected --samples-per-input of at least 2 .* got 1/],
     ];
     for (const [task, o, re] of bad) {
       expect(() => validateInverseFlags(task as 'inpaint', { ...base, ...o }), `${task} ${JSON.stringify(o)}`).toThrow(
@@ -178,9 +179,16 @@ describe('the commands as child processes', () => {
       psnr: number[];
       ssim: number[];
       residual: number[];
+      posteriorMean?: { psnr: number; ssim: number; residual: number };
       baselines: Record<string, unknown>;
     }[];
-    mean: { psnr: number; ssim: number; residual: number; baselines: Record<string, { psnr: number }> };
+    mean: {
+      psnr: number;
+      ssim: number;
+      residual: number;
+      posteriorMean?: { psnr: number; ssim: number; residual: number };
+      baselines: Record<string, { psnr: number }>;
+    };
   }
 
   describe('each command on two inputs with a few steps', () => {
@@ -247,7 +255,13 @@ describe('the commands as child processes', () => {
     it('colorize, superres, cs, ct and mri write a grid and parseable metrics', async () => {
       const common = ['--n', '2', '--steps', '2'];
       const jobs: { name: string; args: string[]; cols: number; channels: number }[] = [
-        { name: 'colorize', args: ['colorize', '--ckpt', color, ...common], cols: 3, channels: 3 },
+        // colorize with 2 reconstructions per input and their posterior mean: truth, gray, 2 samples, mean.
+        {
+          name: 'colorize',
+          args: ['colorize', '--ckpt', color, ...common, '--samples-per-input', '2', '--posterior-mean'],
+          cols: 5,
+          channels: 3,
+        },
         { name: 'superres', args: ['superres', '--ckpt', gray, ...common, '--factor', '4'], cols: 3, channels: 1 },
         {
           name: 'cs',
@@ -284,6 +298,35 @@ describe('the commands as child processes', () => {
         const png = readPng(join(tmp, `${j.name}.png`));
         expect(png.width, j.name).toBe(j.cols * (SIZE + PAD) + PAD);
         expect(png.channels, j.name).toBe(j.channels);
+        if (j.name === 'colorize') {
+          // The last column is the pixelwise mean of the two reconstructions (8-bit rounding: within 1).
+          const at = (row: number, col: number, y: number, x: number, c: number) =>
+            png.data[((PAD + row * (SIZE + PAD) + y) * png.width + PAD + col * (SIZE + PAD) + x) * 3 + c];
+          let worst = 0;
+          let differ = 0;
+          for (let row = 0; row < 2; row++) {
+            for (let y = 0; y < SIZE; y++) {
+              for (let x = 0; x < SIZE; x++) {
+                for (let c = 0; c < 3; c++) {
+                  const [a, b, m] = [at(row, 2, y, x, c), at(row, 3, y, x, c), at(row, 4, y, x, c)];
+                  if (a !== b) differ++;
+                  // Clipping to [0, 255] happens per image, after the mean: a clipped sample pulls the bound.
+                  if (a > 0 && a < 255 && b > 0 && b < 255) worst = Math.max(worst, Math.abs(m - (a + b) / 2));
+                }
+              }
+            }
+          }
+          expect(differ, 'the two reconstructions differ').toBeGreaterThan(100);
+          expect(worst).toBeLessThanOrEqual(1);
+          for (const inp of s.inputs) {
+            expect(inp.posteriorMean, 'per-input posteriorMean').toBeDefined();
+            expect(Number.isFinite(inp.posteriorMean!.psnr)).toBe(true);
+            expect(inp.posteriorMean!.ssim).toBeLessThanOrEqual(1);
+            // Projection keeps A x = y in every sample, so in their mean too.
+            expect(inp.posteriorMean!.residual).toBeLessThan(1e-3);
+          }
+          expect(s.mean.posteriorMean).toBeDefined();
+        }
       });
     }, 60_000);
   });

@@ -26,6 +26,8 @@ export { pseudoInverse, symmetricEigen } from './linalg';
 
 // Conditional sampling.
 export { conditionalSample } from './conditional-sample';
+export { posteriorMean } from './posterior-mean';
+export type { PosteriorMeanOptions, PosteriorMeanResult, PosteriorMeanStats } from './posterior-mean';
 export {
   registerMethod,
   getMethod,

@@ -1,6 +1,7 @@
 // Float64 helpers shared by the inverse-problems tests (independent of the library's linear algebra).
 import * as tf from '@tensorflow/tfjs';
 import type { SeedStream } from '@sbm/core';
+import type { LinearOperator } from '@sbm/inverse-problems';
 import type { ScoreFn, VeSde } from '@sbm/sde';
 
 export type M = number[][];
@@ -57,5 +58,21 @@ export function abortAtStep(step: number): { signal: AbortSignal; onProgress: (p
     onProgress: (p) => {
       if (p.step === step) ac.abort();
     },
+  };
+}
+
+/** Inpainting of the `known` coordinates of a D-vector: A = rows of I, decoupled with T = I. */
+export function maskOperator(D: number, known: number[]): LinearOperator & { dispose(): void } {
+  const S = tf.tensor2d(known.map((i) => Array.from({ length: D }, (_, j) => +(i === j))));
+  const m = tf.tensor1d(Array.from({ length: D }, (_, j) => +known.includes(j)));
+  return {
+    name: 'test-mask',
+    inShape: [D],
+    outShape: [known.length],
+    forward: (x) => tf.matMul(x as tf.Tensor2D, S, false, true),
+    adjoint: (y) => tf.matMul(y as tf.Tensor2D, S),
+    pinv: (y) => tf.matMul(y as tf.Tensor2D, S),
+    decoupled: { transform: (x) => tf.clone(x), inverse: (x) => tf.clone(x), mask: m },
+    dispose: () => tf.dispose([S, m]),
   };
 }

@@ -10,25 +10,9 @@ import { conditionalSample, type LinearOperator } from '@sbm/inverse-problems';
 import { projectState } from '../src/methods/projection';
 import type { ProjectionStats } from '../src/methods/projection';
 import { prepareDecoupled } from '../src/methods/shared-decoupled';
-import { abortAtStep, veGaussScore } from './helpers';
+import { abortAtStep, maskOperator, veGaussScore } from './helpers';
 
 // ---------- small operators built here (the package's own mask / grayscale operators are tested elsewhere) ----------
-
-/** Inpainting of the `known` coordinates of a D-vector: A = rows of I, decoupled with T = I. */
-function maskOperator(D: number, known: number[]): LinearOperator & { dispose(): void } {
-  const S = tf.tensor2d(known.map((i) => Array.from({ length: D }, (_, j) => +(i === j))));
-  const m = tf.tensor1d(Array.from({ length: D }, (_, j) => +known.includes(j)));
-  return {
-    name: 'test-mask',
-    inShape: [D],
-    outShape: [known.length],
-    forward: (x) => tf.matMul(x as tf.Tensor2D, S, false, true),
-    adjoint: (y) => tf.matMul(y as tf.Tensor2D, S),
-    pinv: (y) => tf.matMul(y as tf.Tensor2D, S),
-    decoupled: { transform: (x) => tf.clone(x), inverse: (x) => tf.clone(x), mask: m },
-    dispose: () => tf.dispose([S, m]),
-  };
-}
 
 /** A = M·Q with Q a seeded random orthonormal D×D matrix (Gram–Schmidt) and M the rows `known`: T x = Q x. */
 function orthoOperator(D: number, known: number[], seed: number): LinearOperator & { dispose(): void; Q: number[][] } {

@@ -1,5 +1,5 @@
 // `npm run bench -- inverse [--only oracle|mnist|<case>[,<case>...]] [--n 100] [--methods dps,projection,...]
-//   [--sampler dpmpp-3m-sde] [--pc-steps 30] [--denoise-to-zero] [--dps-steps 20] [--repaint-steps 20] [--repaint-jump 5] [--repaint-r 3] [--guidance-scale 1,2,4] [--png-tag T] [--color-ckpt DIR] [--steps 30,100] [--oracle-n 1000 (8-D: 500)] [--refs 3]
+//   [--sampler dpmpp-3m-sde] [--pc-steps 30] [--denoise-to-zero] [--draws K (1)] [--ckpt DIR] [--dps-steps 20] [--repaint-steps 20] [--repaint-jump 5] [--repaint-r 3] [--guidance-scale 1,2,4] [--png-tag T] [--color-ckpt DIR] [--steps 30,100] [--oracle-n 1000 (8-D: 500)] [--refs 3]
 //   [--backend wasm|cpu]`
 // Issue 14 item 7: the conditional samplers of @sbm/inverse-problems, one JSON line per case (implementation in
 // suites/inverse/).
@@ -13,7 +13,7 @@
 // MNIST (suites/inverse/mnist.mjs): the first --n test digits, noise-free y, tasks inpaint-box, inpaint-random (70 %
 // missing), superres-4x, cs-25, ct-8, ct-23, mri-4x, guidance, colorize; every baseline from baselinesFor(op) and
 // the methods that apply; PSNR / SSIM (@sbm/metrics, data range [0, 1], Gaussian window 11, σ 1.5) mean ± SE;
-// PNGs to tools/bench/results/inverse-<task>.png. Score model: /work/mnist-eval/ckpt (tutorial-ve ScoreNet, EMA).
+// PNGs to tools/bench/results/inverse-<task>.png. Score model: --ckpt DIR, default /work/mnist-eval/ckpt (tutorial-ve ScoreNet, EMA).
 // Step budget (the MNIST half in ≤ 35 min on 2 contended cores, where a batch-100 ScoreNet forward took 1–3 s and a
 // VJP through it 3–4× that): projection / lambda-projection / guidance / colorize ride DPM-Solver++(3M) SDE for 30
 // steps (30 NFE; --sampler pc for the reference's PC, which at 30 steps gave samples worse than the baselines), DPS

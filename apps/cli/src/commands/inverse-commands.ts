@@ -72,6 +72,7 @@ const TASK_EXAMPLES: Record<InverseTask, string[]> = {
   colorize: [
     'sbm colorize --ckpt runs/colored --n 8 --steps 200 --out colorize.png --json colorize.json',
     'sbm colorize --ckpt runs/colored --images a.png,b.png --samples-per-input 3 --out colorize.png',
+    'sbm colorize --ckpt runs/colored --n 8 --samples-per-input 8 --posterior-mean --out colorize-mean.png',
   ],
   superres: [
     'sbm superres --ckpt runs/mnist --n 8 --factor 4 --steps 200 --out sr.png --json sr.json',
@@ -187,6 +188,11 @@ export function addInverseCommands(program: Command, kit: CommandKit): void {
         'reconstructions per input (columns of the grid)',
         intArg('--samples-per-input'),
         1,
+      )
+      .option(
+        '--posterior-mean',
+        "also score the mean of each input's --samples-per-input reconstructions (the posterior-mean, MMSE " +
+          'estimate; needs k ≥ 2), drawn as the last column',
       );
     addSamplingOptions(c, kit);
     c.addHelpText('after', kit.examples(TASK_EXAMPLES[task])).action(

@@ -95,6 +95,8 @@ export interface InverseCliOptions extends CommonCliOptions {
   jumpLength?: number;
   resamplings?: number;
   samplesPerInput: number;
+  /** Score the mean of each input's K reconstructions too (K ≥ 2). */
+  posteriorMean?: boolean;
 }
 
 export interface GuidedCliOptions extends CommonCliOptions {
@@ -190,6 +192,11 @@ export function validateInverseFlags(task: InverseTask, o: InverseCliOptions): {
     }
   }
   if (task === 'cs' && o.ratio === 0) throw new UsageError('--ratio: expected a number in (0, 1], got "0"');
+  if (o.posteriorMean && o.samplesPerInput < 2) {
+    throw new UsageError(
+      `--posterior-mean: expected --samples-per-input of at least 2 (reconstructions to average), got ${o.samplesPerInput}`,
+    );
+  }
   const method = o.method ?? INVERSE_TASKS[task].method;
   const def = getMethod(method);
   if (!def.needsMeasurement) throw new UsageError(`--method: ${method} takes no measurement (see sbm guided)`);
@@ -548,6 +555,13 @@ export async function inverseCommand(task: InverseTask, o: InverseCliOptions): P
     const per = truth.data.length / b;
     rows.forEach((i, r) => truthRep.data.set(truth.data.subarray(i * per, (i + 1) * per), r * per));
     const rec = await scoreAgainst(truthRep, result.samples, range);
+    // --posterior-mean: the average of each input's K reconstructions, the Monte-Carlo posterior mean.
+    let pm: { x: tf.Tensor; scores: Scores } | undefined;
+    if (o.posteriorMean) {
+      const x = tf.tidy(() => tf.mean(tf.reshape(result.samples, [b, k, ...shape]), 1));
+      tensors.push(x);
+      pm = { x, scores: { ...(await scoreAgainst(truth, x, range)), residual: await measurementResidual(op, x, y) } };
+    }
     const baselines: Record<string, Scores> = {};
     for (const name of baselinesFor(op)) {
       const xb = await runBaseline(name, op, y);
@@ -559,8 +573,9 @@ export async function inverseCommand(task: InverseTask, o: InverseCliOptions): P
     }
 
     // Grid rows: truth, the measurement as an image, then the K reconstructions.
-    const cols = 2 + k;
+    const cols = 2 + k + (pm ? 1 : 0);
     const [xs, ms, rs] = await Promise.all([inputs.x.data(), meas.data(), result.samples.data()]);
+    const pms = pm ? await pm.x.data() : undefined;
     const grid = new Float32Array(b * cols * per);
     const measOk = meas.size === b * per;
     for (let i = 0; i < b; i++) {
@@ -569,6 +584,7 @@ export async function inverseCommand(task: InverseTask, o: InverseCliOptions): P
       if (measOk) grid.set(ms.subarray(i * per, (i + 1) * per), at(1));
       else grid.fill(range[0], at(1), at(1) + per);
       for (let j = 0; j < k; j++) grid.set(rs.subarray((i * k + j) * per, (i * k + j + 1) * per), at(2 + j));
+      if (pms) grid.set(pms.subarray(i * per, (i + 1) * per), at(2 + k));
     }
     const png = encodeGridPng(gridFromArray(grid, [b * cols, ...shape], { range, columns: cols }));
 
@@ -578,6 +594,15 @@ export async function inverseCommand(task: InverseTask, o: InverseCliOptions): P
       psnr: slice(rec.psnr, i),
       ssim: slice(rec.ssim, i),
       residual: slice(result.residual, i),
+      ...(pm
+        ? {
+            posteriorMean: {
+              psnr: round(pm.scores.psnr[i]),
+              ssim: round(pm.scores.ssim[i]),
+              residual: round(pm.scores.residual[i]),
+            },
+          }
+        : {}),
       baselines: Object.fromEntries(
         Object.entries(baselines).map(([name, s]) => [
           name,
@@ -601,6 +626,7 @@ export async function inverseCommand(task: InverseTask, o: InverseCliOptions): P
       sampler: result.stats.sampler ?? o.sampler,
       samplerOptions: sOpts,
       samplesPerInput: k,
+      posteriorMean: pm !== undefined,
       nfe: result.stats.nfe,
       ms: Math.round(result.stats.ms),
       ...(result.stats.vjp !== undefined ? { vjp: result.stats.vjp } : {}),
@@ -611,6 +637,15 @@ export async function inverseCommand(task: InverseTask, o: InverseCliOptions): P
         psnr: round(mean(rec.psnr)),
         ssim: round(mean(rec.ssim)),
         residual: round(mean(result.residual)),
+        ...(pm
+          ? {
+              posteriorMean: {
+                psnr: round(mean(pm.scores.psnr)),
+                ssim: round(mean(pm.scores.ssim)),
+                residual: round(mean(pm.scores.residual)),
+              },
+            }
+          : {}),
         baselines: Object.fromEntries(
           Object.entries(baselines).map(([name, s]) => [
             name,
@@ -629,7 +664,7 @@ export async function inverseCommand(task: InverseTask, o: InverseCliOptions): P
     await emit(
       o,
       summary,
-      `${task}: ${b} input(s) × ${k} (${method}, ${result.stats.nfe} NFE, ${(result.stats.ms / 1000).toFixed(1)} s): PSNR ${summary.mean.psnr.toFixed(2)} dB, SSIM ${summary.mean.ssim.toFixed(3)}, ‖Ax − y‖ ${summary.mean.residual.toExponential(2)}${best ? `; baselines ${best}` : ''} → ${o.out}`,
+      `${task}: ${b} input(s) × ${k} (${method}, ${result.stats.nfe} NFE, ${(result.stats.ms / 1000).toFixed(1)} s): PSNR ${summary.mean.psnr.toFixed(2)} dB, SSIM ${summary.mean.ssim.toFixed(3)}, ‖Ax − y‖ ${summary.mean.residual.toExponential(2)}${pm ? `; mean of ${k}: PSNR ${mean(pm.scores.psnr).toFixed(2)} dB, SSIM ${mean(pm.scores.ssim).toFixed(3)}` : ''}${best ? `; baselines ${best}` : ''} → ${o.out}`,
     );
     return 0;
   } finally {

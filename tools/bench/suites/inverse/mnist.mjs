@@ -108,6 +108,17 @@ async function writePng(mods, name, rows, tag) {
 // Options of the PC / carrier sampler: its step count, and Tweedie's denoiser at the end under --denoise-to-zero.
 const pcOptions = (steps) => ({ steps: steps.pc, ...(steps.denoiseToZero ? { denoiseToZero: true } : {}) });
 
+/**
+ * One posterior sample, or with --draws K > 1 the posterior mean of K (posteriorMean; its std map is dropped):
+ * either way { samples, residual, stats }.
+ */
+async function reconstruct(ip, call, draws) {
+  if (draws <= 1) return ip.conditionalSample(call);
+  const pm = await ip.posteriorMean({ ...call, draws });
+  pm.std.dispose();
+  return { samples: pm.mean, residual: pm.residual, stats: pm.stats };
+}
+
 function methodCall(method, base, steps) {
   switch (method) {
     case 'dps':
@@ -136,6 +147,8 @@ export async function runMnist({ mods, opts, emit, log, selected }) {
     pc: Number(opts['pc-steps'] ?? 30),
     // --denoise-to-zero: end the PC / carrier samplers with Tweedie's denoiser (as the quality bench's flag).
     denoiseToZero: Boolean(opts['denoise-to-zero']),
+    // --draws K: every method reports the mean of K posterior samples (the MMSE estimate) instead of one sample.
+    draws: Number(opts.draws ?? 1),
     dps: Number(opts['dps-steps'] ?? 20),
     repaint: Number(opts['repaint-steps'] ?? 20),
     repaintJump: Number(opts['repaint-jump'] ?? 5),
@@ -155,16 +168,20 @@ export async function runMnist({ mods, opts, emit, log, selected }) {
   const ip = mods.ip;
   const data = await mods.dsNode.loadMnist({ split: 'test', limit: N, range: RANGE });
   const truth = data.images;
-  const net = await loadScore(mods, SCORE_CKPT);
+  // --ckpt DIR: the gray MNIST score model (not needed for colorize alone, which loads --color-ckpt).
+  const scoreCkpt = String(opts.ckpt ?? SCORE_CKPT);
+  const grayNeeded = [...Object.keys(MNIST_TASKS), 'guidance'].some((t) => selected(t));
+  const net = grayNeeded ? await loadScore(mods, scoreCkpt) : undefined;
   const base0 = {
     part: 'mnist',
     n: N,
     backend,
-    checkpointStep: net.config.step ?? null,
+    checkpointStep: net?.config.step ?? null,
     denoiseToZero: steps.denoiseToZero,
+    draws: steps.draws,
   };
   log(
-    `mnist: ${N} test digits, score model ${SCORE_CKPT} (sde ${net.config.sde.name}), steps ${JSON.stringify(steps)}`,
+    `mnist: ${N} test digits, score model ${net ? `${scoreCkpt} (sde ${net.config.sde.name})` : '(not needed)'}, steps ${JSON.stringify(steps)}`,
   );
 
   for (const [task, spec] of Object.entries(MNIST_TASKS)) {
@@ -219,7 +236,7 @@ export async function runMnist({ mods, opts, emit, log, selected }) {
       const w0 = performance.now();
       let res;
       try {
-        res = await ip.conditionalSample(call);
+        res = await reconstruct(ip, call, steps.draws);
       } catch (e) {
         emit({ ...base0, task, kind: 'method', method, skipped: `${e.code ?? e.name}: ${e.message}` });
         log(`${task} ${method}: skipped (${e.message})`);
@@ -242,7 +259,7 @@ export async function runMnist({ mods, opts, emit, log, selected }) {
         `${task} ${method}: PSNR ${rec.psnr} ± ${rec.psnrSe}, SSIM ${rec.ssim} ± ${rec.ssimSe}, nfe ${rec.nfe}, ${rec.ms} ms (${elapsed(t0)} s)`,
       );
       rows.push(res.samples);
-      rowNames.push(method);
+      rowNames.push(steps.draws > 1 ? `${method} (mean of ${steps.draws})` : method);
     }
     const png = await writePng(mods, task, rows, opts['png-tag']);
     emit({ ...base0, task, kind: 'png', path: png, rows: rowNames });
@@ -256,7 +273,7 @@ export async function runMnist({ mods, opts, emit, log, selected }) {
   if (selected('colorize')) await runColorize({ mods, emit, log, N, steps, base0, opts });
   truth.dispose();
   data.labels.dispose();
-  net.model.dispose?.();
+  net?.model.dispose?.();
 }
 
 /**
@@ -411,17 +428,21 @@ async function runColorize({ mods, emit, log, N, steps, base0, opts }) {
   } else {
     const net = await loadScore(mods, COLOR_CKPT);
     const w0 = performance.now();
-    const res = await mods.ip.conditionalSample({
-      method: 'projection',
-      sde: net.sde,
-      score: net.score,
-      shape: [N, 28, 28, 3],
-      seed: 21,
-      operator: op,
-      y,
-      ...(steps.carrier ? { sampler: steps.carrier } : {}),
-      samplerOptions: pcOptions(steps),
-    });
+    const res = await reconstruct(
+      mods.ip,
+      {
+        method: 'projection',
+        sde: net.sde,
+        score: net.score,
+        shape: [N, 28, 28, 3],
+        seed: 21,
+        operator: op,
+        y,
+        ...(steps.carrier ? { sampler: steps.carrier } : {}),
+        samplerOptions: pcOptions(steps),
+      },
+      steps.draws,
+    );
     const rec = {
       ...base0,
       task: 'colorize',
@@ -436,7 +457,7 @@ async function runColorize({ mods, emit, log, N, steps, base0, opts }) {
     };
     emit(rec);
     rows.push(res.samples);
-    rowNames.push('projection');
+    rowNames.push(steps.draws > 1 ? `projection (mean of ${steps.draws})` : 'projection');
     net.model.dispose?.();
   }
   const png = await writePng(mods, 'colorize', rows, opts['png-tag']);
