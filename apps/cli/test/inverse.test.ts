@@ -174,6 +174,7 @@ describe('the commands as child processes', () => {
     method: string;
     nfe: number;
     ms: number;
+    samplerOptions: Record<string, unknown>;
     inputs: {
       index?: number;
       psnr: number[];
@@ -258,7 +259,16 @@ describe('the commands as child processes', () => {
         // colorize with 2 reconstructions per input and their posterior mean: truth, gray, 2 samples, mean.
         {
           name: 'colorize',
-          args: ['colorize', '--ckpt', color, ...common, '--samples-per-input', '2', '--posterior-mean'],
+          args: [
+            'colorize',
+            '--ckpt',
+            color,
+            ...common,
+            '--samples-per-input',
+            '2',
+            '--posterior-mean',
+            '--denoise-to-zero',
+          ],
           cols: 5,
           channels: 3,
         },
@@ -326,6 +336,7 @@ describe('the commands as child processes', () => {
             expect(inp.posteriorMean!.residual).toBeLessThan(1e-3);
           }
           expect(s.mean.posteriorMean).toBeDefined();
+          expect(s.samplerOptions).toEqual({ steps: 2, denoiseToZero: true });
         }
       });
     }, 60_000);

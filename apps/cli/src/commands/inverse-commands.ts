@@ -95,6 +95,10 @@ function addSamplingOptions(c: Command, kit: CommandKit): void {
     .option('--snr <x>', 'signal-to-noise ratio of the Langevin corrector (pc)', positiveArg('--snr'))
     .option('--eps <t>', "last time of the grid (default the SDE's)", positiveArg('--eps'))
     .option(
+      '--denoise-to-zero',
+      "end with Tweedie's denoiser E[x₀ | x_eps] instead of the last step (the samplers that have denoiseToZero)",
+    )
+    .option(
       '--sampler-options <json>',
       'any other options of the sampler as a JSON object (checked by the sampler)',
       jsonObjectArg('--sampler-options'),

@@ -49,6 +49,7 @@ const FLAGS: Record<string, string> = {
   N: '--steps',
   snr: '--snr',
   eps: '--eps',
+  denoiseToZero: '--denoise-to-zero',
   sampler: '--sampler',
   noiseStd: '--noise-std',
   mask: '--mask',
@@ -67,6 +68,8 @@ export interface CommonCliOptions {
   steps?: number;
   snr?: number;
   eps?: number;
+  /** End the carrier with Tweedie's denoiser (samplerOptions.denoiseToZero). */
+  denoiseToZero?: boolean;
   samplerOptions?: Record<string, unknown>;
   seed: number;
   ema: boolean;
@@ -438,11 +441,12 @@ async function loadModel(o: CommonCliOptions) {
 const fromFlags = new Set<string>();
 
 function samplerOptions(o: CommonCliOptions): Record<string, unknown> {
-  for (const k of ['steps', 'snr', 'eps'] as const) if (o[k] !== undefined) fromFlags.add(k);
+  for (const k of ['steps', 'snr', 'eps', 'denoiseToZero'] as const) if (o[k] !== undefined) fromFlags.add(k);
   return {
     ...(o.steps !== undefined ? { steps: o.steps } : {}),
     ...(o.snr !== undefined ? { snr: o.snr } : {}),
     ...(o.eps !== undefined ? { eps: o.eps } : {}),
+    ...(o.denoiseToZero ? { denoiseToZero: true } : {}),
     ...(o.samplerOptions ?? {}),
   };
 }
