@@ -5,25 +5,10 @@ import { gaussian2d, mixture2d, type GaussianMixture } from '@sbm/gaussian-mixtu
 import { describeWithBackends, expectRejectsSbm } from '@sbm/test-harness';
 import { VeSde, VpSde, type ScoreFn } from '@sbm/sde';
 import { floorOf, meanSwd } from '@sbm/samplers/testing';
-import { conditionalSample, type LinearOperator } from '@sbm/inverse-problems';
+import { conditionalSample } from '@sbm/inverse-problems';
 import type { RepaintStats } from '../src/methods/repaint';
 import { repaintSchedule } from '../src/methods/repaint';
-import { abortAtStep, veGaussScore } from './helpers';
-
-/** Inpainting of the `known` coordinates of a D-vector: A = rows of I, decoupled with T = I. */
-function maskOperator(D: number, known: number[]): LinearOperator & { dispose(): void } {
-  const S = tf.tensor2d(known.map((i) => Array.from({ length: D }, (_, j) => +(i === j))));
-  const m = tf.tensor1d(Array.from({ length: D }, (_, j) => +known.includes(j)));
-  return {
-    name: 'test-mask',
-    inShape: [D],
-    outShape: [known.length],
-    forward: (x) => tf.matMul(x as tf.Tensor2D, S, false, true),
-    adjoint: (y) => tf.matMul(y as tf.Tensor2D, S),
-    decoupled: { transform: (x) => tf.clone(x), inverse: (x) => tf.clone(x), mask: m },
-    dispose: () => tf.dispose([S, m]),
-  };
-}
+import { abortAtStep, maskOperator, veGaussScore } from './helpers';
 
 const ve = new VeSde();
 /** Data N(0, I) under VE: s = −x/(1 + σ(t)²), exact and cheap. */
