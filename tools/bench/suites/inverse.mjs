@@ -1,5 +1,5 @@
 // `npm run bench -- inverse [--only oracle|mnist|<case>[,<case>...]] [--n 100] [--methods dps,projection,...]
-//   [--sampler dpmpp-3m-sde] [--pc-steps 30] [--denoise-to-zero] [--draws K (1)] [--ckpt DIR] [--dps-steps 20] [--repaint-steps 20] [--repaint-jump 5] [--repaint-r 3] [--guidance-scale 1,2,4] [--png-tag T] [--color-ckpt DIR] [--steps 30,100] [--oracle-n 1000 (8-D: 500)] [--refs 3]
+//   [--sampler dpmpp-3m-sde] [--pc-steps 30] [--denoise-to-zero] [--draws K (1)] [--eps E] [--ckpt DIR] [--dps-steps 20] [--repaint-steps 20] [--repaint-jump 5] [--repaint-r 3] [--guidance-scale 1,2,4] [--png-tag T] [--color-ckpt DIR] [--steps 30,100] [--oracle-n 1000 (8-D: 500)] [--refs 3]
 //   [--backend wasm|cpu]`
 // Issue 14 item 7: the conditional samplers of @sbm/inverse-problems, one JSON line per case (implementation in
 // suites/inverse/).

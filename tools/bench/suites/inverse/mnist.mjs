@@ -106,7 +106,12 @@ async function writePng(mods, name, rows, tag) {
 
 /** Method options at the suite's step budget (see the suite header for why these counts). */
 // Options of the PC / carrier sampler: its step count, and Tweedie's denoiser at the end under --denoise-to-zero.
-const pcOptions = (steps) => ({ steps: steps.pc, ...(steps.denoiseToZero ? { denoiseToZero: true } : {}) });
+// --eps E ends the grid at E (with --denoise-to-zero: Tweedie's E[x₀ | x_E], smoother the larger E).
+const pcOptions = (steps) => ({
+  steps: steps.pc,
+  ...(steps.denoiseToZero ? { denoiseToZero: true } : {}),
+  ...(steps.eps !== undefined ? { eps: steps.eps } : {}),
+});
 
 /**
  * One posterior sample, or with --draws K > 1 the posterior mean of K (posteriorMean; its std map is dropped):
@@ -149,6 +154,7 @@ export async function runMnist({ mods, opts, emit, log, selected }) {
     denoiseToZero: Boolean(opts['denoise-to-zero']),
     // --draws K: every method reports the mean of K posterior samples (the MMSE estimate) instead of one sample.
     draws: Number(opts.draws ?? 1),
+    eps: opts.eps !== undefined ? Number(opts.eps) : undefined,
     dps: Number(opts['dps-steps'] ?? 20),
     repaint: Number(opts['repaint-steps'] ?? 20),
     repaintJump: Number(opts['repaint-jump'] ?? 5),
@@ -179,6 +185,7 @@ export async function runMnist({ mods, opts, emit, log, selected }) {
     checkpointStep: net?.config.step ?? null,
     denoiseToZero: steps.denoiseToZero,
     draws: steps.draws,
+    eps: steps.eps ?? null,
   };
   log(
     `mnist: ${N} test digits, score model ${net ? `${scoreCkpt} (sde ${net.config.sde.name})` : '(not needed)'}, steps ${JSON.stringify(steps)}`,
