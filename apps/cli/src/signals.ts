@@ -50,15 +50,29 @@ export function onStopSignal(handler: Handler): () => void {
 }
 
 /**
+ * The same signal again within this many milliseconds of the first is that signal delivered twice, not a second
+ * request. GNU `timeout` (without --foreground) sends its signal to the command and then to its own process group,
+ * which holds the command too; when the command runs between the two sends (a loaded machine), it receives both.
+ * A second Ctrl-C by hand, or a supervisor's second TERM, comes later than this.
+ */
+export const DUPLICATE_SIGNAL_MS = 250;
+
+/**
  * The usual "save, then stop" policy: the first signal aborts `ac` (the command saves and returns `code()`), a
- * second one exits at once — saves are atomic, so the checkpoint written before stays the one on disk.
+ * second one exits at once — saves are atomic, so the checkpoint written before stays the one on disk. A repeat of
+ * the first signal within DUPLICATE_SIGNAL_MS is ignored (one signal delivered twice); another signal is not.
  */
 export class GracefulStop {
   readonly controller = new AbortController();
   private first: StopSignal | undefined;
+  private firstAt = 0;
   private readonly off: () => void;
 
-  constructor(private readonly what: string) {
+  /** `now`: the clock for the duplicate window (milliseconds; replaceable in tests). */
+  constructor(
+    private readonly what: string,
+    private readonly now: () => number = () => performance.now(),
+  ) {
     this.off = onStopSignal((s) => this.handle(s));
   }
 
@@ -75,12 +89,15 @@ export class GracefulStop {
     return this.first ? SIGNAL_EXIT[this.first] : undefined;
   }
 
-  private handle(s: StopSignal): void {
+  /** What a stop signal does (public for tests; the process's handlers call it). */
+  handle(s: StopSignal): void {
+    if (this.first === s && this.now() - this.firstAt < DUPLICATE_SIGNAL_MS) return;
     if (this.first) {
       process.stderr.write(`\nsbm: ${SIGNAL_WORDS[s]} again: quitting now; the previous checkpoint is intact\n`);
       process.exit(SIGNAL_EXIT[s]);
     }
     this.first = s;
+    this.firstAt = this.now();
     process.stderr.write(`\nsbm: ${SIGNAL_WORDS[s]}, ${this.what} (send it again to quit without it)\n`);
     this.controller.abort();
   }
