@@ -275,7 +275,9 @@ export async function runMnist({ mods, opts, emit, log, selected }) {
   }
 
   if (selected('guidance')) {
-    for (const scale of steps.guidanceScales) await runGuidance({ mods, emit, log, net, N, steps, base0, t0, scale });
+    for (const scale of steps.guidanceScales) {
+      await runGuidance({ mods, emit, log, net, N, steps, base0, t0, scale, pngTag: opts['png-tag'] });
+    }
   }
   if (selected('colorize')) await runColorize({ mods, emit, log, N, steps, base0, opts });
   truth.dispose();
@@ -289,7 +291,7 @@ export async function runMnist({ mods, opts, emit, log, selected }) {
  * requested digit; FD per class against that class's test digits (N/10 samples per class: a small-N, upward-biased FD,
  * comparable only at equal N).
  */
-async function runGuidance({ mods, emit, log, net, N, steps, base0, t0, scale }) {
+async function runGuidance({ mods, emit, log, net, N, steps, base0, t0, scale, pngTag }) {
   let noisy;
   let clean;
   try {
@@ -382,7 +384,8 @@ async function runGuidance({ mods, emit, log, net, N, steps, base0, t0, scale })
       .map((p) => p[1]),
   );
   await mkdir(RESULTS, { recursive: true });
-  const path = new URL(`inverse-guidance${scale === 1 ? '' : `-w${scale}`}.png`, RESULTS).pathname;
+  const tag = `${scale === 1 ? '' : `-w${scale}`}${pngTag ? `-${pngTag}` : ''}`;
+  const path = new URL(`inverse-guidance${tag}.png`, RESULTS).pathname;
   await mods.dsNode.writeGridPng(path, shown, { range: RANGE, columns: SHOW });
   emit({ ...base0, task: 'guidance', kind: 'png', path, rows: ['samples sorted by requested digit'] });
   tf.dispose([samples, res.samples, shown, test.images, test.labels]);
