@@ -11,6 +11,7 @@ import { FUSED_EMA, emaKernel } from './ema';
 import { FUSED_GROUP_NORM_GRAD, groupNormGradConfig, groupNormGradKernel } from './group_norm_grad';
 import { depthwiseConv2dNativeBackpropFilter, depthwiseConv2dNativeBackpropInput } from './depthwise';
 import { unsortedSegmentSum } from './unsorted_segment_sum';
+import { setOriginalSplitV, splitV } from './split_v';
 import type { KernelArgs } from './wasm';
 
 type Impl = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
@@ -29,6 +30,8 @@ const KERNELS: Record<string, Impl> = {
   DepthwiseConv2dNativeBackpropFilter: depthwiseConv2dNativeBackpropFilter,
   UnsortedSegmentSum: unsortedSegmentSum,
   BatchMatMul: batchMatMul,
+  // Wrapped: one pass for float32 / int32 (concat gradients); other dtypes go to the backend's SplitV.
+  SplitV: splitV as unknown as Impl,
   // Not tfjs kernels: @sbm/models' groupNorm / groupNormSwish call the forward where both are registered for the
   // running backend, with or without a gradient tape; the gradient (groupNormGradConfig) runs the backward.
   [FUSED_GROUP_NORM]: groupNormKernel,
@@ -50,13 +53,18 @@ export function registerWasmTrainingKernels(): string[] {
   for (const [kernelName, impl] of Object.entries(KERNELS)) {
     const current = tf.getKernel(kernelName, 'wasm');
     if (current?.kernelFunc === (impl as unknown as tf.KernelFunc)) continue;
-    if (current === undefined && kernelName === 'BatchMatMul') continue; // nothing to speed up
+    // Wrappers with nothing to wrap: no backend kernel to speed up (never the case with tfjs-backend-wasm 4.22).
+    if (current === undefined && (kernelName === 'BatchMatMul' || kernelName === 'SplitV')) continue;
     // The backend's BatchMatMul binds its wasm export in setupFunc, run when the backend initializes: keep that
     // hook on our wrapper, or a registration before tf.setBackend('wasm') would leave the export unbound.
     let setupFunc: tf.KernelConfig['setupFunc'];
     if (current !== undefined) {
       if (kernelName === 'BatchMatMul') {
         setOriginalBatchMatMul(current.kernelFunc as unknown as Parameters<typeof setOriginalBatchMatMul>[0]);
+        setupFunc = current.setupFunc;
+      }
+      if (kernelName === 'SplitV') {
+        setOriginalSplitV(current.kernelFunc as unknown as Parameters<typeof setOriginalSplitV>[0]);
         setupFunc = current.setupFunc;
       }
       tf.unregisterKernel(kernelName, 'wasm');

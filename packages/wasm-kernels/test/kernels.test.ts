@@ -26,6 +26,7 @@ describe('registerWasmTrainingKernels', () => {
         'SbmEma',
         'SbmGroupNorm',
         'SbmGroupNormGrad',
+        'SplitV',
         'UnsortedSegmentSum',
       ].sort(),
     );
@@ -325,5 +326,69 @@ describe('BatchMatMul with transposed operands matches the cpu backend', () => {
     const ref = await onBackend('cpu', run);
     const got = await onBackend('wasm', run);
     for (let i = 0; i < 3; i++) expect(relError(got[i], ref[i]), `output ${i}`).toBeLessThan(TOL);
+  });
+});
+
+describe('SplitV (one pass; the gradient of concat)', () => {
+  // Odd shapes and every axis: channel splits of NHWC rows shorter and longer than the loop / set threshold (256),
+  // a split of the outer axis, sizes with −1, a count of equal parts, int32, and concat's gradient through a tape.
+  const cases: { shape: number[]; split: number | number[]; axis: number }[] = [
+    { shape: [3, 5, 7, 24], split: [16, 8], axis: 3 },
+    { shape: [2, 3, 5, 300], split: [256, -1], axis: -1 },
+    { shape: [4, 6, 5, 9], split: 3, axis: 3 },
+    { shape: [5, 4, 3, 2], split: [1, 3, 1], axis: 0 },
+    { shape: [2, 7, 3, 5], split: [2, 5], axis: 1 },
+    { shape: [6, 11], split: [1, 4, 6], axis: 1 },
+    { shape: [13], split: [6, 7], axis: 0 },
+  ];
+  for (const { shape, split, axis } of cases) {
+    it(`[${shape.join(', ')}] split ${JSON.stringify(split)} on axis ${axis}: exactly the cpu backend's parts`, async () => {
+      const values = seeded(shape, 7);
+      const run = () => tf.split(tf.tensor(values, shape), split, axis);
+      const ref = await onBackend('cpu', run);
+      const got = await onBackend('wasm', run);
+      expect(got).toHaveLength(ref.length);
+      got.forEach((g, i) => expect(Array.from(g)).toEqual(Array.from(ref[i])));
+    });
+  }
+
+  it('int32 parts are exact; bool goes to the backend kernel', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor3d(
+      Array.from({ length: 2 * 3 * 10 }, (_, i) => i - 20),
+      [2, 3, 10],
+      'int32',
+    );
+    const [a, b] = tf.split(x, [3, 7], 2);
+    expect(a.dtype).toBe('int32');
+    expect(await a.array()).toEqual(
+      Array.from({ length: 2 }, (_, i) =>
+        Array.from({ length: 3 }, (__, j) => Array.from({ length: 3 }, (___, k) => (i * 3 + j) * 10 + k - 20)),
+      ),
+    );
+    expect((await b.data())[0]).toBe(3 - 20);
+    const m = tf.tensor2d([true, false, true, true], [2, 2], 'bool');
+    const [m0, m1] = tf.split(m, 2, 1);
+    expect(Array.from(await m0.data())).toEqual([1, 1]);
+    expect(Array.from(await m1.data())).toEqual([0, 1]);
+    tf.dispose([x, a, b, m, m0, m1]);
+  });
+
+  it("concat's gradient (a decoder skip connection) matches the cpu backend", async () => {
+    const a0 = seeded([2, 5, 5, 12], 3);
+    const b0 = seeded([2, 5, 5, 20], 4);
+    const w0 = seeded([2, 5, 5, 32], 5);
+    const run = () => {
+      const w = tf.tensor4d(w0, [2, 5, 5, 32]);
+      const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.concat([a, b], 3), w));
+      return tf.grads(f)([tf.tensor4d(a0, [2, 5, 5, 12]), tf.tensor4d(b0, [2, 5, 5, 20])]);
+    };
+    const ref = await onBackend('cpu', run);
+    const got = await onBackend('wasm', run);
+    expect(relError(got[0], ref[0])).toBe(0);
+    expect(relError(got[1], ref[1])).toBe(0);
+    // d/da of Σ concat(a, b)·w is w's first 12 channels.
+    expect(got[0][0]).toBe(w0[0]);
+    expect(got[1][0]).toBe(w0[12]);
   });
 });

@@ -35,6 +35,13 @@ const DECODER = [
   { layer: 'tconv2', h: 12, cin: 128, cout: 32, stride: 2, out: 26, op: 1 },
   { layer: 'tconv1', h: 26, cin: 64, cout: 1, stride: 1, out: 28, op: 0 },
 ];
+// SplitV at the ScoreNet decoder's skip concatenations (the gradient of concat([h, skip], channels)); no PyTorch
+// counterpart (torch.split returns views), so these lines compare with tfjs-backend-wasm's own SplitV only.
+const SPLITS = [
+  { layer: 'tconv3 input', x: [B, 5, 5, 256], sizes: [128, 128] },
+  { layer: 'tconv2 input', x: [B, 12, 12, 128], sizes: [64, 64] },
+  { layer: 'tconv1 input', x: [B, 26, 26, 64], sizes: [32, 32] },
+];
 const DENSE = [
   { layer: 'dense 256→256', a: [B, 256], b: [256, 256], ta: false, tb: false },
   { layer: 'dense 256→256 dA=dy·Wᵀ', a: [B, 256], b: [256, 256], ta: false, tb: true },
@@ -136,7 +143,17 @@ function buildCases() {
       torch: { op: 'matmul', a: d.a, b: d.b, transposeA: d.ta, transposeB: d.tb },
     });
   }
-  return cases.map((c, i) => ({ ...c, torch: { ...c.torch, id: i } }));
+  for (const c of SPLITS) {
+    cases.push({
+      kernel: 'SplitV',
+      label: `SplitV (concat gradient) ${c.layer} x${s(c.x)} → ${c.sizes.join('+')}`,
+      mflop: 0,
+      shapes: { x: c.x },
+      attrs: { numOrSizeSplits: c.sizes, axis: 3 },
+      torch: null,
+    });
+  }
+  return cases.map((c, i) => ({ ...c, torch: { ...(c.torch ?? {}), id: i } }));
 }
 
 function makeInputs(shapes) {
@@ -149,9 +166,12 @@ function makeInputs(shapes) {
 function timeKernel(c, reps, kernelFunc) {
   const inputs = makeInputs(c.shapes);
   const backend = tf.backend();
+  // SplitV returns several outputs.
   const call = kernelFunc
-    ? () => backend.disposeData(kernelFunc({ inputs, backend, attrs: c.attrs }).dataId)
-    : () => tf.engine().runKernel(c.kernel, inputs, c.attrs).dispose();
+    ? () => {
+        for (const o of [kernelFunc({ inputs, backend, attrs: c.attrs })].flat()) backend.disposeData(o.dataId);
+      }
+    : () => tf.dispose(tf.engine().runKernel(c.kernel, inputs, c.attrs));
   const t = timeRuns(call, { reps, warmup: 2 });
   tf.dispose(Object.values(inputs));
   return t;
@@ -182,6 +202,7 @@ export async function run({ args, emit, log }) {
   const builtin = {
     Conv2DBackpropInput: tf.getKernel('Conv2DBackpropInput', 'wasm').kernelFunc,
     BatchMatMul: tf.getKernel('BatchMatMul', 'wasm').kernelFunc,
+    SplitV: tf.getKernel('SplitV', 'wasm').kernelFunc,
   };
   // initWasm is what initBackend({ backend: 'wasm' }) runs: threaded build, sbm's training kernels registered.
   const info = await bn.initWasm();
@@ -196,7 +217,7 @@ export async function run({ args, emit, log }) {
   const torchBy = {};
   if (torch) {
     log(`torch ${torch.version} (${torch.python}): timing at ${TORCH_THREADS.join(' and ')} thread(s)`);
-    const torchCases = cases.map((c) => c.torch);
+    const torchCases = cases.map((c) => c.torch).filter((t) => t.op !== undefined);
     for (const n of TORCH_THREADS) torchBy[n] = torchTimes(torch, torchCases, reps, n);
   } else
     log(`${opts['no-torch'] ? '--no-torch' : NO_TORCH} (--install-torch or SBM_BENCH_INSTALL_TORCH=1 installs it)`);
@@ -256,7 +277,9 @@ export async function run({ args, emit, log }) {
   for (const c of cases) {
     line(c, 'wasm', timeKernel(c, reps));
     const fast =
-      (c.kernel === 'BatchMatMul' && (c.attrs.transposeA || c.attrs.transposeB)) || c.kernel === 'Conv2DBackpropInput';
+      (c.kernel === 'BatchMatMul' && (c.attrs.transposeA || c.attrs.transposeB)) ||
+      c.kernel === 'Conv2DBackpropInput' ||
+      c.kernel === 'SplitV';
     if (fast)
       line(c, 'wasm-tfjs', timeKernel(c, 5, builtin[c.kernel]), {
         note: 'tfjs-backend-wasm 4.22 kernel without @sbm/wasm-kernels',
