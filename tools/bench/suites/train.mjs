@@ -1,4 +1,4 @@
-// `npm run bench -- train [--steps N] [--only mlp|scorenet|ncsnpp] [--no-cpu] [--no-torch] [--torch-steps N]`
+// `npm run bench -- train [--steps N] [--only mlp|scorenet|ncsnpp] [--no-cpu] [--no-torch] [--install-torch] [--torch-steps N]`
 // `npm run bench -- train --profile [--profile-steps K] [--only scorenet|mlp|ncsnpp]`
 // One @sbm/training step (loss + gradients + global-norm clip + Adam + EMA, as `train()` runs it) per model:
 //   - `scorenet`: Song's MNIST tutorial ScoreNet, tutorial VE SDE, tutorial DSM loss, batch 64, 28×28×1 data;
@@ -281,7 +281,9 @@ export async function run({ args, emit, log }) {
 
   let torch = { byThreads: {}, skipped: null };
   if (only.includes('scorenet')) {
-    const found = opts['no-torch'] ? null : findTorch({ log });
+    // --install-torch / SBM_BENCH_INSTALL_TORCH=1: install Debian's python3-torch + OpenBLAS when none is found (as kernels).
+    const install = Boolean(opts['install-torch']) || process.env.SBM_BENCH_INSTALL_TORCH === '1';
+    const found = opts['no-torch'] ? null : findTorch({ install, log });
     if (found) {
       const torchSteps = Number(opts['torch-steps'] ?? 10);
       log(`torch ${found.version}: timing the ScoreNet step (${torchSteps} steps) at 1 and 2 threads`);
