@@ -1,7 +1,6 @@
 export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './register';
 import { setMaxColFloats } from './conv2d_backprop_filter';
 import { setBackpropInputStrategy } from './conv2d_backprop_input';
-import { originalSplitV } from './split_v';
 
 /** Internal switches for tests and benchmarks (not part of the supported API). */
-export const _internals = { setMaxColFloats, setBackpropInputStrategy, originalSplitV };
+export const _internals = { setMaxColFloats, setBackpropInputStrategy };

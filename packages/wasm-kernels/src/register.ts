@@ -41,6 +41,12 @@ const KERNELS: Record<string, Impl> = {
   [FUSED_GROUP_NORM_GRAD]: groupNormGradKernel,
 };
 
+/** The kernels above that wrap the backend's own (which they delegate to): how each is told the original. */
+const WRAPPERS: Partial<Record<string, (original: Impl) => void>> = {
+  BatchMatMul: setOriginalBatchMatMul as unknown as (original: Impl) => void,
+  SplitV: setOriginalSplitV as unknown as (original: Impl) => void,
+};
+
 /** Names of the kernels `registerWasmTrainingKernels` provides for the 'wasm' backend. */
 export const WASM_TRAINING_KERNELS: readonly string[] = Object.freeze(Object.keys(KERNELS));
 
@@ -53,18 +59,14 @@ export function registerWasmTrainingKernels(): string[] {
   for (const [kernelName, impl] of Object.entries(KERNELS)) {
     const current = tf.getKernel(kernelName, 'wasm');
     if (current?.kernelFunc === (impl as unknown as tf.KernelFunc)) continue;
-    // Wrappers with nothing to wrap: no backend kernel to speed up (never the case with tfjs-backend-wasm 4.22).
-    if (current === undefined && (kernelName === 'BatchMatMul' || kernelName === 'SplitV')) continue;
-    // The backend's BatchMatMul binds its wasm export in setupFunc, run when the backend initializes: keep that
-    // hook on our wrapper, or a registration before tf.setBackend('wasm') would leave the export unbound.
+    const setOriginal = WRAPPERS[kernelName];
+    if (current === undefined && setOriginal) continue; // a wrapper with nothing to wrap
+    // A wrapped kernel keeps the backend's setupFunc: the backend's BatchMatMul binds its wasm export there, run
+    // when the backend initializes, so a registration before tf.setBackend('wasm') would leave the export unbound.
     let setupFunc: tf.KernelConfig['setupFunc'];
     if (current !== undefined) {
-      if (kernelName === 'BatchMatMul') {
-        setOriginalBatchMatMul(current.kernelFunc as unknown as Parameters<typeof setOriginalBatchMatMul>[0]);
-        setupFunc = current.setupFunc;
-      }
-      if (kernelName === 'SplitV') {
-        setOriginalSplitV(current.kernelFunc as unknown as Parameters<typeof setOriginalSplitV>[0]);
+      if (setOriginal) {
+        setOriginal(current.kernelFunc as unknown as Impl);
         setupFunc = current.setupFunc;
       }
       tf.unregisterKernel(kernelName, 'wasm');

@@ -10,11 +10,6 @@ export function setOriginalSplitV(impl: Impl): void {
   original = impl;
 }
 
-/** The backend's own SplitV (null before registration), for A/B benchmarks. */
-export function originalSplitV(): Impl | null {
-  return original;
-}
-
 /** Segments at least this long are copied with TypedArray.set; shorter ones by a plain loop. */
 const SET_MIN = 256;
 

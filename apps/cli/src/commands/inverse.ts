@@ -425,6 +425,23 @@ async function scoreAgainst(truth: { data: Float32Array; shape: number[] }, x: t
   };
 }
 
+/** PSNR / SSIM of x against the truth and ‖A x − y‖, per image (a baseline's or the posterior mean's). */
+async function scoreWithResidual(
+  truth: { data: Float32Array; shape: number[] },
+  x: tf.Tensor,
+  range: [number, number],
+  op: LinearOperator,
+  y: tf.Tensor,
+): Promise<Scores> {
+  return { ...(await scoreAgainst(truth, x, range)), residual: await measurementResidual(op, x, y) };
+}
+
+/** Image i's scores, or (i undefined) their means, rounded for the JSON. */
+function scoresOf(s: Scores, i?: number): { psnr: number; ssim: number; residual: number } {
+  const at = (v: number[]) => round(i === undefined ? mean(v) : v[i]);
+  return { psnr: at(s.psnr), ssim: at(s.ssim), residual: at(s.residual) };
+}
+
 /** Loads the checkpoint as sbm sample does (EMA unless --no-ema; the reference score for imported ones). */
 async function loadModel(o: CommonCliOptions) {
   const loaded = await loadCheckpoint(storage, o.ckpt);
@@ -564,13 +581,13 @@ export async function inverseCommand(task: InverseTask, o: InverseCliOptions): P
     if (o.posteriorMean) {
       const x = tf.tidy(() => tf.mean(tf.reshape(result.samples, [b, k, ...shape]), 1));
       tensors.push(x);
-      pm = { x, scores: { ...(await scoreAgainst(truth, x, range)), residual: await measurementResidual(op, x, y) } };
+      pm = { x, scores: await scoreWithResidual(truth, x, range, op, y) };
     }
     const baselines: Record<string, Scores> = {};
     for (const name of baselinesFor(op)) {
       const xb = await runBaseline(name, op, y);
       try {
-        baselines[name] = { ...(await scoreAgainst(truth, xb, range)), residual: await measurementResidual(op, xb, y) };
+        baselines[name] = await scoreWithResidual(truth, xb, range, op, y);
       } finally {
         xb.dispose();
       }
@@ -598,21 +615,8 @@ export async function inverseCommand(task: InverseTask, o: InverseCliOptions): P
       psnr: slice(rec.psnr, i),
       ssim: slice(rec.ssim, i),
       residual: slice(result.residual, i),
-      ...(pm
-        ? {
-            posteriorMean: {
-              psnr: round(pm.scores.psnr[i]),
-              ssim: round(pm.scores.ssim[i]),
-              residual: round(pm.scores.residual[i]),
-            },
-          }
-        : {}),
-      baselines: Object.fromEntries(
-        Object.entries(baselines).map(([name, s]) => [
-          name,
-          { psnr: round(s.psnr[i]), ssim: round(s.ssim[i]), residual: round(s.residual[i]) },
-        ]),
-      ),
+      ...(pm ? { posteriorMean: scoresOf(pm.scores, i) } : {}),
+      baselines: Object.fromEntries(Object.entries(baselines).map(([name, s]) => [name, scoresOf(s, i)])),
     }));
     const summary = {
       command: task,
@@ -641,21 +645,8 @@ export async function inverseCommand(task: InverseTask, o: InverseCliOptions): P
         psnr: round(mean(rec.psnr)),
         ssim: round(mean(rec.ssim)),
         residual: round(mean(result.residual)),
-        ...(pm
-          ? {
-              posteriorMean: {
-                psnr: round(mean(pm.scores.psnr)),
-                ssim: round(mean(pm.scores.ssim)),
-                residual: round(mean(pm.scores.residual)),
-              },
-            }
-          : {}),
-        baselines: Object.fromEntries(
-          Object.entries(baselines).map(([name, s]) => [
-            name,
-            { psnr: round(mean(s.psnr)), ssim: round(mean(s.ssim)), residual: round(mean(s.residual)) },
-          ]),
-        ),
+        ...(pm ? { posteriorMean: scoresOf(pm.scores) } : {}),
+        baselines: Object.fromEntries(Object.entries(baselines).map(([name, s]) => [name, scoresOf(s)])),
       },
       out: o.out,
       ...(typeof o.json === 'string' ? { json: o.json } : {}),

@@ -104,7 +104,6 @@ async function writePng(mods, name, rows, tag) {
   return path;
 }
 
-/** Method options at the suite's step budget (see the suite header for why these counts). */
 // Options of the PC / carrier sampler: its step count, and Tweedie's denoiser at the end under --denoise-to-zero.
 // --eps E ends the grid at E (with --denoise-to-zero: Tweedie's E[x₀ | x_E], smoother the larger E).
 const pcOptions = (steps) => ({
@@ -124,6 +123,10 @@ async function reconstruct(ip, call, draws) {
   return { samples: pm.mean, residual: pm.residual, stats: pm.stats };
 }
 
+/** The PNG row name of a method's reconstruction: its name, or "… (mean of K)" under --draws K. */
+const rowName = (method, steps) => (steps.draws > 1 ? `${method} (mean of ${steps.draws})` : method);
+
+/** Method options at the suite's step budget (see the suite header for why these counts). */
 function methodCall(method, base, steps) {
   switch (method) {
     case 'dps':
@@ -266,7 +269,7 @@ export async function runMnist({ mods, opts, emit, log, selected }) {
         `${task} ${method}: PSNR ${rec.psnr} ± ${rec.psnrSe}, SSIM ${rec.ssim} ± ${rec.ssimSe}, nfe ${rec.nfe}, ${rec.ms} ms (${elapsed(t0)} s)`,
       );
       rows.push(res.samples);
-      rowNames.push(steps.draws > 1 ? `${method} (mean of ${steps.draws})` : method);
+      rowNames.push(rowName(method, steps));
     }
     const png = await writePng(mods, task, rows, opts['png-tag']);
     emit({ ...base0, task, kind: 'png', path: png, rows: rowNames });
@@ -467,7 +470,7 @@ async function runColorize({ mods, emit, log, N, steps, base0, opts }) {
     };
     emit(rec);
     rows.push(res.samples);
-    rowNames.push(steps.draws > 1 ? `projection (mean of ${steps.draws})` : 'projection');
+    rowNames.push(rowName('projection', steps));
     net.model.dispose?.();
   }
   const png = await writePng(mods, 'colorize', rows, opts['png-tag']);
