@@ -11,6 +11,8 @@ export default tseslint.config(
       '**/coverage/**',
       '**/*.d.ts',
       'tools/bench/.cache/**',
+      // AssemblyScript (compiled by asc, see packages/wasm-kernels/scripts/build-wasm.mjs), not TypeScript.
+      'packages/wasm-kernels/assembly/**',
     ],
   },
   js.configs.recommended,

@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { FUSED_ADAM, SbmError } from '@sbm/core';
+import { ptr, simdFor } from './simd';
 import { type KernelArgs, f32 } from './wasm';
 
 export { FUSED_ADAM };
@@ -110,6 +111,35 @@ export function adamKernel({ inputs, backend, attrs = {} }: KernelArgs): tf.Tens
   // Heap views only after the last allocation (makeOutput may grow the heap and detach earlier views).
   const scale = scaleT === undefined ? scaleAttr : f32(backend, scaleT)[0];
   const apply = applyT === undefined ? true : backend.typedArrayFromHeap(applyT)[0] !== 0;
+  const simd = apply ? simdFor(backend) : null;
+  if (simd) {
+    // The loop below, four lanes at a time (float32 SIMD lanes round as Math.fround does: the same bits).
+    const at = (t: tf.TensorInfo) => ptr(backend, t);
+    for (let i = 0; i < n; i++) {
+      const [pi, gi, mi, vi] = groups[i];
+      const size = f32(backend, pi).length;
+      if (size === 0) continue;
+      simd.adamUpdate(
+        at(pi),
+        at(gi),
+        at(mi),
+        at(vi),
+        at(outs[i]),
+        at(outs[n + i]),
+        at(outs[2 * n + i]),
+        size,
+        scale,
+        b1,
+        c1,
+        b2,
+        c2,
+        eps,
+        stepSize,
+        sqrtBc2,
+      );
+    }
+    return outs;
+  }
   for (let i = 0; i < n; i++) {
     const [pi, gi, mi, vi] = groups[i];
     const p = f32(backend, pi);

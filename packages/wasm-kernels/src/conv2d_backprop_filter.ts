@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { ptr, simdFor } from './simd';
 import { type KernelArgs, channelsLastOnly, f32, free, runWasm, view } from './wasm';
 
 /**
@@ -57,6 +58,38 @@ export function filterGradient(
   const KW = info.filterWidth;
   const filterShape = [KH, KW, C, CO];
 
+  // Few input channels (ScoreNet's first conv and last transposed conv: C = 1, K = 9): the GEMM below would have K
+  // output rows and XNNPACK would repack all of dy as its weights for them; direct accumulation on the SIMD module
+  // is 3–5× faster there (measured on [64, 28, 28, 1] ↔ [64, 26, 26, 64]: 26 ms → see BENCHMARKS.md).
+  const simd = K <= SMALL_K && K * CO <= SMALL_K_ACC && P > 0 ? simdFor(backend) : null;
+  if (simd) {
+    const dw = backend.makeOutput(filterShape, 'float32');
+    const scratch = backend.makeOutput([3 * K * CO], 'float32');
+    simd.filterGradSmallK(
+      ptr(backend, x),
+      ptr(backend, dy),
+      ptr(backend, dw),
+      B,
+      info.inHeight,
+      info.inWidth,
+      C,
+      OH,
+      OW,
+      CO,
+      KH,
+      KW,
+      info.strideHeight,
+      info.strideWidth,
+      info.dilationHeight,
+      info.dilationWidth,
+      info.padInfo.top,
+      info.padInfo.left,
+      ptr(backend, scratch),
+    );
+    free(backend, scratch);
+    return dw;
+  }
+
   // [B,H,W,C] → [C,B,H,W] on XNNPACK's transpose (C = 1 needs none: the layouts coincide).
   const xT = C === 1 ? null : runWasm('Transpose', { x }, backend, { perm: [3, 0, 1, 2] });
   // colT is K × (positions of the chunk); batches are split so that it stays under MAX_COL floats, and the
@@ -91,6 +124,10 @@ export function filterGradient(
   if (xT !== null) free(backend, xT);
   return { dataId: (acc as tf.TensorInfo).dataId, shape: filterShape, dtype: 'float32' };
 }
+
+/** Direct accumulation (filterGradSmallK) for K = KH·KW·C up to this, with K·CO accumulators that stay in cache. */
+const SMALL_K = 32;
+const SMALL_K_ACC = 8192;
 
 /** Largest im2col matrix built at once, in floats (64 MiB): bounds the extra wasm heap a call needs. */
 let MAX_COL = 1 << 24;

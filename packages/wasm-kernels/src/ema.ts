@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { FUSED_EMA, SbmError } from '@sbm/core';
 import { groupedInputs } from './adam';
+import { ptr, simdFor } from './simd';
 import { type KernelArgs, f32 } from './wasm';
 
 export { FUSED_EMA };
@@ -23,6 +24,15 @@ export function emaKernel({ inputs, backend, attrs = {} }: KernelArgs): tf.Tenso
   }
   const w = fr(w0);
   const outs = groups.map(([s]) => backend.makeOutput(s.shape, 'float32'));
+  const simd = simdFor(backend);
+  if (simd) {
+    // Four lanes at a time: the same float32 operations, the same bits.
+    for (let i = 0; i < groups.length; i++) {
+      const n = f32(backend, groups[i][0]).length;
+      if (n > 0) simd.emaUpdate(ptr(backend, groups[i][0]), ptr(backend, groups[i][1]), ptr(backend, outs[i]), n, w);
+    }
+    return outs;
+  }
   // Views after the last allocation (the heap may grow).
   for (let i = 0; i < groups.length; i++) {
     const s = f32(backend, groups[i][0]);

@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { FUSED_GROUP_NORM, SbmError } from '@sbm/core';
+import { ptr, simdFor } from './simd';
 import { type KernelArgs, f32, free, runWasm } from './wasm';
 
 export { FUSED_GROUP_NORM };
@@ -123,6 +124,28 @@ export function groupNormKernel(args: KernelArgs): tf.TensorInfo {
   const { backend } = args;
   const [B, H, W, C] = x.shape;
   const out = backend.makeOutput([B, H, W, C], 'float32');
+  const simd = B * H * W * C > 0 ? simdFor(backend) : null;
+  if (simd) {
+    // The same computation as below in 128-bit SIMD on the heap (assembly/kernels.ts), sigmoid included.
+    const scratch = backend.makeOutput([Math.ceil(simd.groupNormScratchBytes(C) / 4)], 'float32');
+    const p = (t: tf.TensorInfo) => ptr(backend, t);
+    simd.groupNormForward(
+      p(x),
+      bias ? p(bias) : 0,
+      p(gamma),
+      p(beta),
+      p(out),
+      B,
+      H * W,
+      C,
+      groups,
+      eps,
+      swish ? 1 : 0,
+      p(scratch),
+    );
+    free(backend, scratch);
+    return out;
+  }
   // Views after the last allocation (makeOutput may grow the heap).
   const xs = f32(backend, x);
   const g = f32(backend, gamma);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { FUSED_GROUP_NORM, FUSED_GROUP_NORM_GRAD, SbmError } from '@sbm/core';
 import { affineScratch, checkGroupNormArgs, groupAffine } from './group_norm';
+import { ptr, simdFor } from './simd';
 import { type KernelArgs, f32, free, runWasm } from './wasm';
 
 export { FUSED_GROUP_NORM_GRAD };
@@ -34,6 +35,33 @@ export function groupNormGradKernel(args: KernelArgs): tf.TensorInfo[] {
   const dgInfo = backend.makeOutput([C], 'float32');
   const dbInfo = backend.makeOutput([C], 'float32');
   const dbiasInfo = backend.makeOutput([B, C], 'float32');
+  const simd = B * H * W * C > 0 ? simdFor(backend) : null;
+  if (simd) {
+    // The passes below in 128-bit SIMD on the heap (assembly/kernels.ts), the sigmoid included and computed per
+    // sample, so that u, σ(u) and d never leave the cache.
+    const scratch = backend.makeOutput([Math.ceil(simd.groupNormScratchBytes(C) / 4)], 'float32');
+    const p = (t: tf.TensorInfo) => ptr(backend, t);
+    simd.groupNormBackward(
+      p(dy),
+      p(x),
+      bias ? p(bias) : 0,
+      p(gamma),
+      p(beta),
+      p(dxInfo),
+      p(dgInfo),
+      p(dbInfo),
+      p(dbiasInfo),
+      B,
+      H * W,
+      C,
+      groups,
+      eps,
+      swish ? 1 : 0,
+      p(scratch),
+    );
+    free(backend, scratch);
+    return [dxInfo, dgInfo, dbInfo, dbiasInfo];
+  }
   const P = H * W;
   const cpg = C / groups;
   const N = P * cpg;

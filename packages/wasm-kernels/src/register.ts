@@ -12,6 +12,7 @@ import { FUSED_GROUP_NORM_GRAD, groupNormGradConfig, groupNormGradKernel } from 
 import { depthwiseConv2dNativeBackpropFilter, depthwiseConv2dNativeBackpropInput } from './depthwise';
 import { unsortedSegmentSum } from './unsorted_segment_sum';
 import { setOriginalSplitV, splitV } from './split_v';
+import { concat, setOriginalConcat } from './concat';
 import type { KernelArgs } from './wasm';
 
 type Impl = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
@@ -32,6 +33,8 @@ const KERNELS: Record<string, Impl> = {
   BatchMatMul: batchMatMul,
   // Wrapped: one pass for float32 / int32 (concat gradients); other dtypes go to the backend's SplitV.
   SplitV: splitV as unknown as Impl,
+  // Wrapped: float32 / int32 joins as strided row copies on the SIMD module; the rest goes to the backend's Concat.
+  Concat: concat,
   // Not tfjs kernels: @sbm/models' groupNorm / groupNormSwish call the forward where both are registered for the
   // running backend, with or without a gradient tape; the gradient (groupNormGradConfig) runs the backward.
   [FUSED_GROUP_NORM]: groupNormKernel,
@@ -45,6 +48,7 @@ const KERNELS: Record<string, Impl> = {
 const WRAPPERS: Partial<Record<string, (original: Impl) => void>> = {
   BatchMatMul: setOriginalBatchMatMul as unknown as (original: Impl) => void,
   SplitV: setOriginalSplitV as unknown as (original: Impl) => void,
+  Concat: setOriginalConcat as unknown as (original: Impl) => void,
 };
 
 /** Names of the kernels `registerWasmTrainingKernels` provides for the 'wasm' backend. */

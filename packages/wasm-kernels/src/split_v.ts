@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { ptr, simdFor } from './simd';
 import type { KernelArgs } from './wasm';
 
 type Impl = (args: KernelArgs) => tf.TensorInfo[];
@@ -36,15 +37,26 @@ export function splitV(args: KernelArgs): tf.TensorInfo[] {
     shape[ax] = s;
     return backend.makeOutput(shape, x.dtype);
   });
+  const inner = tf.util.sizeFromShape(x.shape.slice(ax + 1));
+  const outer = tf.util.sizeFromShape(x.shape.slice(0, ax));
+  const row = x.shape[ax] * inner;
+  const lens = sizes.map((s) => s * inner);
+  const simd = outer * row > 0 ? simdFor(backend) : null;
+  if (simd) {
+    // Each output is `outer` rows of its segment, one strided row copy (4-byte values: bits copied as they are).
+    let off = 0;
+    const src = ptr(backend, x);
+    lens.forEach((len, k) => {
+      if (len > 0) simd.copyRows(src + 4 * off, 4 * row, ptr(backend, outs[k]), 4 * len, 4 * len, outer);
+      off += len;
+    });
+    return outs;
+  }
   // Views after the last allocation (makeOutput may grow the heap).
   // Int32 views of float32 data: plain bit copies (no float conversion, NaN payloads kept).
   const asInt = (a: Float32Array | Int32Array) => new Int32Array(a.buffer, a.byteOffset, a.length);
   const xs = asInt(backend.typedArrayFromHeap(x) as Float32Array | Int32Array);
   const views = outs.map((o) => asInt(backend.typedArrayFromHeap(o) as Float32Array | Int32Array));
-  const inner = tf.util.sizeFromShape(x.shape.slice(ax + 1));
-  const outer = tf.util.sizeFromShape(x.shape.slice(0, ax));
-  const row = x.shape[ax] * inner;
-  const lens = sizes.map((s) => s * inner);
   for (let o = 0; o < outer; o++) {
     let src = o * row;
     for (let k = 0; k < views.length; k++) {

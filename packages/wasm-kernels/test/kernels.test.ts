@@ -18,6 +18,7 @@ describe('registerWasmTrainingKernels', () => {
     expect(names.sort()).toEqual(
       [
         'BatchMatMul',
+        'Concat',
         'Conv2DBackpropFilter',
         'Conv2DBackpropInput',
         'DepthwiseConv2dNativeBackpropFilter',

@@ -1,0 +1,196 @@
+import type * as tf from '@tensorflow/tfjs';
+import { SIMD_MODULE_PLAIN, SIMD_MODULE_SHARED } from './simd.generated';
+import type { WasmBackendLike } from './wasm';
+
+/**
+ * The SIMD module (assembly/kernels.ts, compiled by scripts/build-wasm.mjs): loops that are memory- or
+ * arithmetic-bound in JavaScript, run as 128-bit wasm SIMD on the tensors where they lie. The module imports the
+ * tfjs wasm backend's own memory, so it reads and writes the heap in place — no copies — and is handed byte
+ * offsets. It has no data, allocator or stack of its own; scratch space is a tensor the caller allocates.
+ *
+ * Two builds of the same source: one for an ordinary memory (tfjs's single-threaded wasm) and one for a shared
+ * memory (its pthreads build), since an imported memory must match in sharedness.
+ */
+export interface SimdExports {
+  groupNormScratchBytes(C: number): number;
+  groupNormForward(
+    x: number,
+    bias: number,
+    gamma: number,
+    beta: number,
+    y: number,
+    B: number,
+    P: number,
+    C: number,
+    groups: number,
+    eps: number,
+    swish: number,
+    scratch: number,
+  ): void;
+  groupNormBackward(
+    dy: number,
+    x: number,
+    bias: number,
+    gamma: number,
+    beta: number,
+    dx: number,
+    dgamma: number,
+    dbeta: number,
+    dbias: number,
+    B: number,
+    P: number,
+    C: number,
+    groups: number,
+    eps: number,
+    swish: number,
+    scratch: number,
+  ): void;
+  adamUpdate(
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    po: number,
+    mo: number,
+    vo: number,
+    n: number,
+    scale: number,
+    b1: number,
+    c1: number,
+    b2: number,
+    c2: number,
+    eps: number,
+    stepSize: number,
+    sqrtBc2: number,
+  ): void;
+  emaUpdate(s: number, p: number, o: number, n: number, w: number): void;
+  copyRows(src: number, srcStride: number, dst: number, dstStride: number, rowBytes: number, rows: number): void;
+  filterGradSmallK(
+    x: number,
+    dy: number,
+    dw: number,
+    B: number,
+    H: number,
+    W: number,
+    C: number,
+    OH: number,
+    OW: number,
+    CO: number,
+    KH: number,
+    KW: number,
+    sh: number,
+    sw: number,
+    dh: number,
+    dw_: number,
+    pt: number,
+    pl: number,
+    scratch: number,
+  ): void;
+}
+
+type Variant = 'plain' | 'shared';
+
+const compiled: Partial<Record<Variant, WebAssembly.Module | null>> = {};
+const instances = new WeakMap<WebAssembly.Memory, SimdExports | null>();
+/** `SBM_WASM_SIMD=0` in the environment (Node) keeps every kernel on its JavaScript path: for A/B runs and bisecting. */
+let enabled = !(typeof process !== 'undefined' && process.env?.SBM_WASM_SIMD === '0');
+
+function bytesOf(variant: Variant): Uint8Array<ArrayBuffer> {
+  const b64 = variant === 'shared' ? SIMD_MODULE_SHARED : SIMD_MODULE_PLAIN;
+  const bin = atob(b64);
+  const out = new Uint8Array(new ArrayBuffer(bin.length));
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+function supported(variant: Variant): boolean {
+  try {
+    return typeof WebAssembly === 'object' && WebAssembly.validate(bytesOf(variant));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Compiles both builds asynchronously (where the engine can run them: wasm SIMD, and shared memory for the shared
+ * one). Browsers refuse to compile modules over 4 KB synchronously on the main thread, so the browser adapter awaits
+ * this before its first kernel; in Node (and in workers) a kernel compiles synchronously on first use, so calling it
+ * is optional. Resolves to whether the SIMD module can be used.
+ */
+export async function prepareSimdKernels(): Promise<boolean> {
+  for (const variant of ['plain', 'shared'] as const) {
+    if (compiled[variant] !== undefined) continue;
+    compiled[variant] = supported(variant) ? await WebAssembly.compile(bytesOf(variant)).catch(() => null) : null;
+  }
+  return compiled.plain != null || compiled.shared != null;
+}
+
+function moduleFor(variant: Variant): WebAssembly.Module | null {
+  let m = compiled[variant];
+  if (m === undefined) {
+    try {
+      m = supported(variant) ? new WebAssembly.Module(bytesOf(variant)) : null;
+    } catch {
+      // e.g. a browser's main thread before prepareSimdKernels(): stay on the JavaScript kernels (and keep trying,
+      // so that a later prepareSimdKernels() takes effect).
+      return null;
+    }
+    compiled[variant] = m;
+  }
+  return m;
+}
+
+/** The tfjs wasm backend's heap: its Emscripten module's memory (pthreads build: Module.wasmMemory). */
+function heapMemory(backend: WasmBackendLike): WebAssembly.Memory | undefined {
+  const mod = (backend as unknown as { wasm?: { wasmMemory?: unknown; asm?: { memory?: unknown } } }).wasm;
+  const mem = mod?.wasmMemory ?? mod?.asm?.memory;
+  return mem instanceof WebAssembly.Memory ? mem : undefined;
+}
+
+/** The SIMD module bound to this backend's heap, or null where it cannot run (then the JavaScript kernels do). */
+export function simdFor(backend: WasmBackendLike): SimdExports | null {
+  if (!enabled) return null;
+  const memory = heapMemory(backend);
+  if (memory === undefined) return null;
+  const cached = instances.get(memory);
+  if (cached !== undefined) return cached;
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  const m = moduleFor(shared ? 'shared' : 'plain');
+  if (m === null) return null;
+  let exports: SimdExports | null;
+  try {
+    exports = new WebAssembly.Instance(m, { env: { memory } }).exports as unknown as SimdExports;
+  } catch {
+    exports = null;
+  }
+  instances.set(memory, exports);
+  return exports;
+}
+
+/** Instantiates a build over a memory of the caller's (tests: the shared build without a pthreads backend). */
+export function instantiateSimd(memory: WebAssembly.Memory, variant: Variant): SimdExports {
+  return new WebAssembly.Instance(new WebAssembly.Module(bytesOf(variant)), { env: { memory } })
+    .exports as unknown as SimdExports;
+}
+
+/** Raw module bytes of a build (tests inspect its sections). */
+export function simdModuleBytes(variant: Variant): Uint8Array {
+  return bytesOf(variant);
+}
+
+/** Test and benchmark switch: false makes every kernel take its JavaScript path. Returns the previous value. */
+export function setSimdEnabled(on: boolean): boolean {
+  const old = enabled;
+  enabled = on;
+  return old;
+}
+
+/** Whether the kernels run on the SIMD module for this backend (for benchmarks and diagnostics). */
+export function simdActive(backend: WasmBackendLike): boolean {
+  return simdFor(backend) !== null;
+}
+
+/** Byte offset of a tensor's data on the heap. */
+export function ptr(backend: WasmBackendLike, info: tf.TensorInfo): number {
+  return backend.typedArrayFromHeap(info).byteOffset;
+}
