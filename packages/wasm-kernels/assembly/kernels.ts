@@ -5,10 +5,12 @@
 // ---------------------------------------------------------------------------------------------------------------
 // exp and sigmoid on 4 lanes
 
-// exp(t) for t ≤ 0 (clamped at −87, where exp is 1.6e−38, still a normal float): t = n·ln2 + r with |r| ≤ ln2/2,
-// exp(r) by its degree-6 Taylor polynomial (relative error < 2e−7 on that range), 2ⁿ through the exponent bits.
+// exp(t) for t ≤ 0: t = n·ln2 + r with |r| ≤ ln2/2, exp(r) by its degree-6 Taylor polynomial (relative error
+// < 2e−7 on that range), 2ⁿ through the exponent bits. Below t = −87 (exp = 1.6e−38, the last normal floats) the
+// result is 0, as float32 1/(1 + exp(87…)) is on the cpu backend.
 // @ts-ignore: decorator
 @inline function expNeg4(t: v128): v128 {
+  const inRange = f32x4.ge(t, f32x4.splat(-87.0));
   t = f32x4.max(t, f32x4.splat(-87.0));
   const n = f32x4.nearest(f32x4.mul(t, f32x4.splat(1.4426950408889634)));
   let r = f32x4.sub(t, f32x4.mul(n, f32x4.splat(0.693145751953125)));
@@ -20,7 +22,7 @@
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
   const e = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-  return f32x4.mul(p, e);
+  return v128.and(f32x4.mul(p, e), inRange);
 }
 
 // σ(u) = 1/(1 + e^−u) for u ≥ 0 and e^u/(1 + e^u) below, so that both tails keep their relative precision.

@@ -41,7 +41,7 @@ const VARIANTS = {
 export async function compileVariant(extra) {
   let binary = null;
   const errors = [];
-  const { error } = await asc.main([...COMMON, ...extra, '--outFile', 'out.wasm'], {
+  const { error } = await asc.main([...COMMON, ...extra, '--baseDir', root, '--outFile', 'out.wasm'], {
     readFile: async (name, baseDir) => {
       try {
         return await readFile(join(baseDir, name), 'utf8');
@@ -55,7 +55,6 @@ export async function compileVariant(extra) {
     listFiles: () => [],
     stdout: { write: () => true },
     stderr: { write: (s) => errors.push(String(s)) },
-    baseDir: root,
   });
   if (error || binary === null) throw new Error(`asc failed: ${error?.message ?? 'no binary'}\n${errors.join('')}`);
   return Buffer.from(binary);

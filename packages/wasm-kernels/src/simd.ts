@@ -174,7 +174,7 @@ export function instantiateSimd(memory: WebAssembly.Memory, variant: Variant): S
 }
 
 /** Raw module bytes of a build (tests inspect its sections). */
-export function simdModuleBytes(variant: Variant): Uint8Array {
+export function simdModuleBytes(variant: Variant): Uint8Array<ArrayBuffer> {
   return bytesOf(variant);
 }
 

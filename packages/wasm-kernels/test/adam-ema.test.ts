@@ -4,7 +4,7 @@ import { FUSED_ADAM, FUSED_EMA, isSbmError } from '@sbm/core';
 import { ExponentialMovingAverage, type ScoreModel } from '@sbm/models';
 import { Adam } from '@sbm/training';
 import { registerWasmTrainingKernels } from '@sbm/wasm-kernels';
-import { seeded } from './helpers';
+import { SIMD_PATHS, seeded, withSimd } from './helpers';
 
 // Odd sizes, a scalar-like [1], and shapes of every rank the models use.
 const SHAPES: number[][] = [[3, 3, 1, 5], [7], [1], [4, 13], [2, 3, 3, 2], [33]];
@@ -117,25 +117,26 @@ describe(`${FUSED_ADAM} (Adam over every weight in one call, wasm)`, () => {
       { scale: 'tensor', apply: [true, false, true, true, false, true], nanSteps: [4], steps: 6 },
     ],
   ];
-  for (const [title, r] of runs) {
-    it(`${title}: bit-identical to the composite on wasm and on cpu`, async () => {
-      const fused = await runAdam('wasm', true, r);
-      const composite = await runAdam('wasm', false, r);
-      const cpu = await runAdam('cpu', false, r);
-      for (const k of ['p', 'm', 'v'] as const) {
-        expect(mismatches(fused[k], composite[k]), `${k} vs wasm composite`).toBe(0);
-        expect(mismatches(fused[k], cpu[k]), `${k} vs cpu composite`).toBe(0);
-      }
-      // A skipped step leaves every weight exactly as it was; an applied one moves them.
-      r.apply?.forEach((a, step) => {
-        if (step === 0) return;
-        const changed = mismatches(fused.history[step], fused.history[step - 1]);
-        if (a) expect(changed).toBeGreaterThan(0);
-        else expect(changed).toBe(0);
+  for (const { path, simd } of SIMD_PATHS)
+    for (const [title, r] of runs) {
+      it(`${path}: ${title}: bit-identical to the composite on wasm and on cpu`, async () => {
+        const fused = await withSimd(simd, () => runAdam('wasm', true, r));
+        const composite = await runAdam('wasm', false, r);
+        const cpu = await runAdam('cpu', false, r);
+        for (const k of ['p', 'm', 'v'] as const) {
+          expect(mismatches(fused[k], composite[k]), `${k} vs wasm composite`).toBe(0);
+          expect(mismatches(fused[k], cpu[k]), `${k} vs cpu composite`).toBe(0);
+        }
+        // A skipped step leaves every weight exactly as it was; an applied one moves them.
+        r.apply?.forEach((a, step) => {
+          if (step === 0) return;
+          const changed = mismatches(fused.history[step], fused.history[step - 1]);
+          if (a) expect(changed).toBeGreaterThan(0);
+          else expect(changed).toBe(0);
+        });
+        expect(fused.p.every((x) => x.every(Number.isFinite))).toBe(true);
       });
-      expect(fused.p.every((x) => x.every(Number.isFinite))).toBe(true);
-    });
-  }
+    }
 
   it('is the only kernel an update runs', async () => {
     await tf.setBackend('wasm');
@@ -252,16 +253,19 @@ async function runEma(backend: string, fused: boolean, updates: number): Promise
 }
 
 describe(`${FUSED_EMA} (EMA of every weight in one call, wasm)`, () => {
-  it('6 warm-up updates: bit-identical to the composite on wasm and on cpu', async () => {
-    const fused = await runEma('wasm', true, 6);
-    const composite = await runEma('wasm', false, 6);
-    const cpu = await runEma('cpu', false, 6);
-    expect(mismatches(fused, composite)).toBe(0);
-    expect(mismatches(fused, cpu)).toBe(0);
-    // The shadows moved away from the initial weights.
-    const initial = SHAPES.map((s, i) => seeded(s, 70 + i));
-    expect(mismatches(fused, initial)).toBeGreaterThan(0);
-  });
+  it.each(SIMD_PATHS)(
+    '$path: 6 warm-up updates: bit-identical to the composite on wasm and on cpu',
+    async ({ simd }) => {
+      const fused = await withSimd(simd, () => runEma('wasm', true, 6));
+      const composite = await runEma('wasm', false, 6);
+      const cpu = await runEma('cpu', false, 6);
+      expect(mismatches(fused, composite)).toBe(0);
+      expect(mismatches(fused, cpu)).toBe(0);
+      // The shadows moved away from the initial weights.
+      const initial = SHAPES.map((s, i) => seeded(s, 70 + i));
+      expect(mismatches(fused, initial)).toBeGreaterThan(0);
+    },
+  );
 
   it('is the only kernel an update runs; bad inputs are one SbmError', async () => {
     await tf.setBackend('wasm');

@@ -2,7 +2,15 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { FUSED_GROUP_NORM, FUSED_GROUP_NORM_GRAD } from '@sbm/core';
 import { ScoreNet, groupNorm, groupNormSwish } from '@sbm/models';
-import { onBackend, relError, seeded, useWasmTrainingKernels, type GroupNormCase } from './helpers';
+import {
+  SIMD_PATHS,
+  onBackend,
+  relError,
+  seeded,
+  useWasmTrainingKernels,
+  withSimd,
+  type GroupNormCase,
+} from './helpers';
 
 // relError: max|a − b| / max(1, max|ref|) — relative to the reference's largest entry, floored at 1 for outputs that
 // vanish identically (dx and dbias when each group holds one value, H·W = 1 and groups = C). float32 sums over the
@@ -58,18 +66,19 @@ function forwardAndGrads(k: Case) {
 }
 
 describe(`${FUSED_GROUP_NORM} + ${FUSED_GROUP_NORM_GRAD} on wasm match the composite form on cpu`, () => {
-  for (const k of CASES) {
-    it(`forward and tf.grads: ${label(k)}`, async () => {
-      const ref = await onBackend('cpu', () => forwardAndGrads(k));
-      // onBackend also fails on leaked engine tensors and backend buffers.
-      const got = await onBackend('wasm', () => forwardAndGrads(k));
-      const names = ['y', 'dx', 'dgamma', 'dbeta', 'dbias'];
-      expect(got.length).toBe(ref.length);
-      for (let i = 0; i < ref.length; i++) {
-        expect(relError(got[i], ref[i]), names[i]).toBeLessThanOrEqual(TOL);
-      }
-    });
-  }
+  for (const { path, simd } of SIMD_PATHS)
+    for (const k of CASES) {
+      it(`${path}: forward and tf.grads: ${label(k)}`, async () => {
+        const ref = await onBackend('cpu', () => forwardAndGrads(k));
+        // onBackend also fails on leaked engine tensors and backend buffers.
+        const got = await withSimd(simd, () => onBackend('wasm', () => forwardAndGrads(k)));
+        const names = ['y', 'dx', 'dgamma', 'dbeta', 'dbias'];
+        expect(got.length).toBe(ref.length);
+        for (let i = 0; i < ref.length; i++) {
+          expect(relError(got[i], ref[i]), names[i]).toBeLessThanOrEqual(TOL);
+        }
+      });
+    }
 
   it('under a tape the whole layer is one forward and one backward kernel', async () => {
     await tf.setBackend('wasm');

@@ -2,7 +2,15 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { FUSED_GROUP_NORM, FUSED_GROUP_NORM_GRAD } from '@sbm/core';
 import { groupNorm } from '@sbm/models';
-import { onBackend, relError, seeded, useWasmTrainingKernels, type GroupNormCase } from './helpers';
+import {
+  SIMD_PATHS,
+  onBackend,
+  relError,
+  seeded,
+  useWasmTrainingKernels,
+  withSimd,
+  type GroupNormCase,
+} from './helpers';
 
 const TOL = 1e-4;
 
@@ -28,19 +36,20 @@ function inputs(k: Case, seed: number) {
 }
 
 describe(`${FUSED_GROUP_NORM} (fused group norm, wasm) matches the composite form on cpu`, () => {
-  for (const k of CASES) {
-    it(`[${k.b}, ${k.h}, ${k.w}, ${k.c}], ${k.groups} groups${k.bias ? ', bias' : ''}${k.offset ? `, mean ${k.offset}` : ''}`, async () => {
-      const run = () => {
-        const { x, gamma, beta, bias } = inputs(k, 11 + k.c);
-        return groupNorm(x, k.groups, gamma, beta, 1e-5, bias);
-      };
-      const [ref] = await onBackend('cpu', run);
-      const kernelsBefore = tf.memory().numTensors;
-      const [got] = await onBackend('wasm', run);
-      expect(tf.memory().numTensors).toBe(kernelsBefore);
-      expect(relError(got, ref)).toBeLessThanOrEqual(TOL);
-    });
-  }
+  for (const { path, simd } of SIMD_PATHS)
+    for (const k of CASES) {
+      it(`${path}: [${k.b}, ${k.h}, ${k.w}, ${k.c}], ${k.groups} groups${k.bias ? ', bias' : ''}${k.offset ? `, mean ${k.offset}` : ''}`, async () => {
+        const run = () => {
+          const { x, gamma, beta, bias } = inputs(k, 11 + k.c);
+          return groupNorm(x, k.groups, gamma, beta, 1e-5, bias);
+        };
+        const [ref] = await onBackend('cpu', run);
+        const kernelsBefore = tf.memory().numTensors;
+        const [got] = await withSimd(simd, () => onBackend('wasm', run));
+        expect(tf.memory().numTensors).toBe(kernelsBefore);
+        expect(relError(got, ref)).toBeLessThanOrEqual(TOL);
+      });
+    }
 
   it('is the path taken on wasm, outside gradients and inside them', async () => {
     await tf.setBackend('wasm');

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll } from 'vitest';
-import { registerWasmTrainingKernels } from '@sbm/wasm-kernels';
+import { _internals, registerWasmTrainingKernels } from '@sbm/wasm-kernels';
 
 /** The file's tests run on wasm with this package's training kernels registered (a beforeAll of the caller's file). */
 export function useWasmTrainingKernels(): void {
@@ -68,4 +68,20 @@ export async function onBackend(backend: string, fn: () => tf.Tensor | tf.Tensor
   const idsAfter = tf.backend().numDataIds();
   if (idsAfter !== idsBefore) throw new Error(`${backend}: ${idsAfter - idsBefore} backend buffer(s) leaked`);
   return values;
+}
+
+/** The two implementations every SIMD-backed kernel has: the SIMD module (the default) and the JavaScript loops. */
+export const SIMD_PATHS = [
+  { path: 'SIMD module', simd: true },
+  { path: 'JavaScript', simd: false },
+] as const;
+
+/** Runs `fn` with the SIMD module switched on or off, restoring the previous setting afterwards. */
+export async function withSimd<T>(simd: boolean, fn: () => Promise<T>): Promise<T> {
+  const old = _internals.setSimdEnabled(simd);
+  try {
+    return await fn();
+  } finally {
+    _internals.setSimdEnabled(old);
+  }
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WASM_TRAINING_KERNELS, _internals, registerWasmTrainingKernels } from '@sbm/wasm-kernels';
-import { onBackend, relError, seeded } from './helpers';
+import { SIMD_PATHS, onBackend, relError, seeded, withSimd } from './helpers';
 
 const TOL = 1e-4;
 type Pad = 'valid' | 'same' | [[number, number], [number, number], [number, number], [number, number]];
@@ -53,6 +53,11 @@ interface ConvCase {
 }
 
 const convCases: ConvCase[] = [
+  // ScoreNet's first conv and last transposed conv in small (C = 1, K = 9: the SIMD module's direct filter
+  // gradient), with CO = 5 and 9 (lane tails), 'same' padding and stride 2 through that path too.
+  { b: 3, h: 10, w: 9, ci: 1, co: 5, kh: 3, kw: 3, stride: 1, pad: 'valid' },
+  { b: 2, h: 9, w: 8, ci: 1, co: 6, kh: 3, kw: 3, stride: 1, pad: 'same' },
+  { b: 2, h: 7, w: 9, ci: 2, co: 9, kh: 2, kw: 3, stride: 2, pad: 'same' },
   { b: 2, h: 7, w: 7, ci: 3, co: 4, kh: 3, kw: 3, stride: 1, pad: 'same' },
   { b: 2, h: 8, w: 8, ci: 3, co: 5, kh: 3, kw: 3, stride: 2, pad: 'same' },
   { b: 1, h: 9, w: 7, ci: 2, co: 3, kh: 3, kw: 3, stride: 2, pad: 'valid' },
@@ -123,6 +128,8 @@ const VARIANTS = [
   { name: 'gemm', strategy: 'gemm' as const, maxCol: 1 << 24 },
   { name: 'phases', strategy: 'phases' as const, maxCol: 1 << 24 },
   { name: 'chunked', strategy: 'auto' as const, maxCol: 64 },
+  // Without the SIMD module: the few-input-channel filter gradient goes through im2col + GEMM too.
+  { name: 'no SIMD module', strategy: 'auto' as const, maxCol: 1 << 24, simd: false },
 ];
 
 function label(c: ConvCase): string {
@@ -154,7 +161,7 @@ describe('conv2d gradients match the cpu backend', () => {
       _internals.setBackpropInputStrategy(v.strategy);
       const oldMax = _internals.setMaxColFloats(v.maxCol);
       try {
-        const got = await onBackend('wasm', run);
+        const got = await withSimd(v.simd ?? true, () => onBackend('wasm', run));
         for (let i = 0; i < 3; i++) {
           expect(relError(got[i], ref[i]), `${label(c)} ${v.name} output ${i}`).toBeLessThan(TOL);
         }
@@ -342,16 +349,17 @@ describe('SplitV (one pass; the gradient of concat)', () => {
     { shape: [6, 11], split: [1, 4, 6], axis: 1 },
     { shape: [13], split: [6, 7], axis: 0 },
   ];
-  for (const { shape, split, axis } of cases) {
-    it(`[${shape.join(', ')}] split ${JSON.stringify(split)} on axis ${axis}: exactly the cpu backend's parts`, async () => {
-      const values = seeded(shape, 7);
-      const run = () => tf.split(tf.tensor(values, shape), split, axis);
-      const ref = await onBackend('cpu', run);
-      const got = await onBackend('wasm', run);
-      expect(got).toHaveLength(ref.length);
-      got.forEach((g, i) => expect(Array.from(g)).toEqual(Array.from(ref[i])));
-    });
-  }
+  for (const { path, simd } of SIMD_PATHS)
+    for (const { shape, split, axis } of cases) {
+      it(`${path}: [${shape.join(', ')}] split ${JSON.stringify(split)} on axis ${axis}: exactly the cpu backend's parts`, async () => {
+        const values = seeded(shape, 7);
+        const run = () => tf.split(tf.tensor(values, shape), split, axis);
+        const ref = await onBackend('cpu', run);
+        const got = await withSimd(simd, () => onBackend('wasm', run));
+        expect(got).toHaveLength(ref.length);
+        got.forEach((g, i) => expect(Array.from(g)).toEqual(Array.from(ref[i])));
+      });
+    }
 
   it('int32 parts are exact; bool goes to the backend kernel', async () => {
     await tf.setBackend('wasm');
@@ -391,5 +399,73 @@ describe('SplitV (one pass; the gradient of concat)', () => {
     // d/da of Σ concat(a, b)·w is w's first 12 channels.
     expect(got[0][0]).toBe(w0[0]);
     expect(got[1][0]).toBe(w0[12]);
+  });
+});
+
+describe('Concat (strided row copies on the SIMD module)', () => {
+  // Every axis, inputs of unequal widths (lane tails), three inputs, an empty input among them, int32 bits.
+  const cases: { shapes: number[][]; axis: number }[] = [
+    {
+      shapes: [
+        [3, 5, 7, 24],
+        [3, 5, 7, 8],
+      ],
+      axis: 3,
+    },
+    {
+      shapes: [
+        [2, 3, 5, 3],
+        [2, 3, 5, 1],
+        [2, 3, 5, 6],
+      ],
+      axis: -1,
+    },
+    {
+      shapes: [
+        [2, 4, 3],
+        [2, 0, 3],
+        [2, 5, 3],
+      ],
+      axis: 1,
+    },
+    {
+      shapes: [
+        [1, 6],
+        [4, 6],
+      ],
+      axis: 0,
+    },
+    { shapes: [[7], [5]], axis: 0 },
+  ];
+  for (const { path, simd } of SIMD_PATHS) {
+    for (const { shapes, axis } of cases) {
+      it(`${path}: ${shapes.map((sh) => `[${sh.join(', ')}]`).join(' + ')} on axis ${axis}: the cpu backend's result`, async () => {
+        const run = () =>
+          tf.concat(
+            shapes.map((sh, i) => tf.tensor(seeded(sh, 20 + i), sh)),
+            axis,
+          );
+        const [ref] = await onBackend('cpu', run);
+        const [got] = await withSimd(simd, () => onBackend('wasm', run));
+        expect(Array.from(got)).toEqual(Array.from(ref));
+      });
+    }
+  }
+
+  it('int32 values are copied exactly; bool and a single non-empty input go to the backend kernel', async () => {
+    await tf.setBackend('wasm');
+    const a = tf.tensor2d([1, -2, 2147483647, -2147483648], [2, 2], 'int32');
+    const b = tf.tensor2d([7, 8], [2, 1], 'int32');
+    const c = tf.concat([a, b], 1);
+    expect(c.dtype).toBe('int32');
+    expect(await c.array()).toEqual([
+      [1, -2, 7],
+      [2147483647, -2147483648, 8],
+    ]);
+    const m = tf.concat([tf.tensor1d([true, false], 'bool'), tf.tensor1d([true], 'bool')]);
+    expect(Array.from(await m.data())).toEqual([1, 0, 1]);
+    const e = tf.concat([tf.zeros([0, 3]), tf.ones([2, 3])], 0);
+    expect(Array.from(await e.data())).toEqual([1, 1, 1, 1, 1, 1]);
+    tf.dispose([a, b, c, m, e]);
   });
 });
