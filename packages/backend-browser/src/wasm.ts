@@ -48,9 +48,17 @@ export async function initWasm(loader: ModuleLoader, opts: BrowserWasmOptions): 
   await tf.ready();
   let training = false;
   try {
-    const kernels = (await loader('@sbm/wasm-kernels')) as { registerWasmTrainingKernels(): string[] };
+    const kernels = (await loader('@sbm/wasm-kernels')) as {
+      registerWasmTrainingKernels(): string[];
+      prepareWasmKernels?(): Promise<boolean>;
+    };
     kernels.registerWasmTrainingKernels();
     training = true;
+    // Browsers refuse to compile a module over 4 KB synchronously on the main thread: compile the kernels' SIMD
+    // module now, so that their first call finds it (without it they run their JavaScript loops).
+    if (kernels.prepareWasmKernels && !(await kernels.prepareWasmKernels())) {
+      notes.push('no wasm SIMD: the training kernels run as JavaScript loops');
+    }
   } catch (e) {
     notes.push(`@sbm/wasm-kernels unavailable (${firstLine(e)}): some gradients are missing`);
   }

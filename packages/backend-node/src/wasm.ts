@@ -70,8 +70,11 @@ export function resolveWasmThreads(requested?: number): number {
 
 async function registerTrainingKernels(): Promise<{ kernels: string[] | null; note?: string }> {
   try {
-    const { registerWasmTrainingKernels } = await import('@sbm/wasm-kernels');
-    return { kernels: registerWasmTrainingKernels() };
+    const { registerWasmTrainingKernels, prepareWasmKernels } = await import('@sbm/wasm-kernels');
+    const kernels = registerWasmTrainingKernels();
+    // The kernels' SIMD module (compiled here once, asynchronously; a kernel would otherwise compile it on first use).
+    const simd = await prepareWasmKernels();
+    return { kernels, ...(simd ? {} : { note: 'no wasm SIMD: the training kernels run as JavaScript loops' }) };
   } catch (e) {
     return { kernels: null, note: `@sbm/wasm-kernels unavailable (${firstLine(e)}): some gradients are missing` };
   }

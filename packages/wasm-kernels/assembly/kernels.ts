@@ -436,3 +436,98 @@ export function filterGradSmallK(
   }
   for (let i = 0; i < KC; i++) store<f32>(dw + (<usize>i << 2), <f32>load<f64>(tot + (<usize>i << 3)));
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// im2col / col2im for the conv gradients (see conv2d_backprop_filter.ts and conv2d_backprop_input.ts)
+
+// colT[K, nb·OH·OW] for images b0 … b0 + nb − 1: row (kh, kw, c) holds x[b, oh·sh + kh·dh − pt, ow·sw + kw·dw − pl, c]
+// (0 in the padding) for every output position (b, oh, ow). xT is x as [C, B, H, W].
+export function im2colT(
+  xT: usize, col: usize, B: i32, H: i32, W: i32, C: i32, OH: i32, OW: i32, KH: i32, KW: i32,
+  sh: i32, sw: i32, dh: i32, dwid: i32, pt: i32, pl: i32, b0: i32, nb: i32,
+): void {
+  const plane = B * H * W;
+  let o = col;
+  const rowBytes: usize = <usize>OW << 2;
+  for (let kh = 0; kh < KH; kh++) {
+    for (let kw = 0; kw < KW; kw++) {
+      const shift = kw * dwid - pl;
+      // Output columns whose input column is inside the image: [owLo, owHi).
+      let owLo = shift >= 0 ? 0 : (-shift + sw - 1) / sw;
+      if (owLo > OW) owLo = OW;
+      let owHi = W - 1 - shift < 0 ? 0 : (W - 1 - shift) / sw + 1;
+      if (owHi > OW) owHi = OW;
+      if (owHi < owLo) owHi = owLo;
+      for (let c = 0; c < C; c++) {
+        for (let b = b0; b < b0 + nb; b++) {
+          const image = xT + (<usize>(c * plane + b * H * W) << 2);
+          for (let oh = 0; oh < OH; oh++) {
+            const ih = oh * sh + kh * dh - pt;
+            if (ih < 0 || ih >= H) {
+              memory.fill(o, 0, rowBytes);
+            } else {
+              if (owLo > 0) memory.fill(o, 0, <usize>owLo << 2);
+              const src = image + (<usize>(ih * W + owLo * sw + shift) << 2);
+              const dst = o + (<usize>owLo << 2);
+              const len = owHi - owLo;
+              if (sw == 1) {
+                let i = 0;
+                for (; i + 4 <= len; i += 4) v128.store(dst + (<usize>i << 2), v128.load(src + (<usize>i << 2)));
+                for (; i < len; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>i << 2)));
+              } else {
+                const step: usize = <usize>sw << 2;
+                let s = src;
+                for (let i = 0; i < len; i++) {
+                  store<f32>(dst + (<usize>i << 2), load<f32>(s));
+                  s += step;
+                }
+              }
+              if (owHi < OW) memory.fill(o + (<usize>owHi << 2), 0, <usize>(OW - owHi) << 2);
+            }
+            o += rowBytes;
+          }
+        }
+      }
+    }
+  }
+}
+
+// dx[B, H, W, C] = Σ over output positions and taps of cols[P, K] rows scattered back (col2im), dx zeroed first.
+export function col2imAdd(
+  cols: usize, dx: usize, B: i32, H: i32, W: i32, C: i32, OH: i32, OW: i32, KH: i32, KW: i32,
+  sh: i32, sw: i32, pt: i32, pl: i32,
+): void {
+  memory.fill(dx, 0, <usize>B * <usize>H * <usize>W * <usize>C << 2);
+  const C4 = C & ~3;
+  const runBytes: usize = <usize>C << 2;
+  let q = cols;
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = oh * sh + kh - pt;
+          if (ih < 0 || ih >= H) {
+            q += <usize>KW * runBytes;
+            continue;
+          }
+          for (let kw = 0; kw < KW; kw++) {
+            const iw = ow * sw + kw - pl;
+            if (iw >= 0 && iw < W) {
+              const at = dx + (<usize>(((b * H + ih) * W + iw) * C) << 2);
+              let ci = 0;
+              for (; ci < C4; ci += 4) {
+                const r: usize = <usize>ci << 2;
+                v128.store(at + r, f32x4.add(v128.load(at + r), v128.load(q + r)));
+              }
+              for (; ci < C; ci++) {
+                const r: usize = <usize>ci << 2;
+                store<f32>(at + r, load<f32>(at + r) + load<f32>(q + r));
+              }
+            }
+            q += runBytes;
+          }
+        }
+      }
+    }
+  }
+}

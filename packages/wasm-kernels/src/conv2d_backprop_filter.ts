@@ -161,6 +161,12 @@ function im2colT(
   const pl = info.padInfo.left;
   const P = nb * OH * OW;
   const col = backend.makeOutput([KH * KW * C, P], 'float32');
+  const simd = P > 0 ? simdFor(backend) : null;
+  if (simd) {
+    // The loops below on the SIMD module (the same rows; stride-1 runs four lanes at a time).
+    simd.im2colT(ptr(backend, xT), ptr(backend, col), B, H, W, C, OH, OW, KH, KW, sh, sw, dh, dw, pt, pl, b0, nb);
+    return col;
+  }
   const src = f32(backend, xT);
   const dst = f32(backend, col);
   // Both views share the heap; indexing one whole-heap view avoids two bounds-checked views in the hot loop.

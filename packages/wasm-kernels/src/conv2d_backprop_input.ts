@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { maxColFloats } from './conv2d_backprop_filter';
+import { ptr, simdFor } from './simd';
 import { type KernelArgs, type WasmBackendLike, channelsLastOnly, f32, free, runWasm, view } from './wasm';
 
 /**
@@ -225,6 +226,13 @@ export function inputGradientGemm(
   });
   free(backend, wT);
   const out = backend.makeOutput([B, H, W, C], 'float32');
+  const simd = P > 0 ? simdFor(backend) : null;
+  if (simd) {
+    // The col2im below on the SIMD module: the Ci runs added four lanes at a time.
+    simd.col2imAdd(ptr(backend, cols), ptr(backend, out), B, H, W, C, OH, OW, KH, KW, sh, sw, pt, pl);
+    free(backend, cols);
+    return out;
+  }
   const d = f32(backend, out);
   const c = f32(backend, cols);
   d.fill(0);

@@ -65,6 +65,42 @@ export interface SimdExports {
   ): void;
   emaUpdate(s: number, p: number, o: number, n: number, w: number): void;
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rowBytes: number, rows: number): void;
+  im2colT(
+    xT: number,
+    col: number,
+    B: number,
+    H: number,
+    W: number,
+    C: number,
+    OH: number,
+    OW: number,
+    KH: number,
+    KW: number,
+    sh: number,
+    sw: number,
+    dh: number,
+    dw: number,
+    pt: number,
+    pl: number,
+    b0: number,
+    nb: number,
+  ): void;
+  col2imAdd(
+    cols: number,
+    dx: number,
+    B: number,
+    H: number,
+    W: number,
+    C: number,
+    OH: number,
+    OW: number,
+    KH: number,
+    KW: number,
+    sh: number,
+    sw: number,
+    pt: number,
+    pl: number,
+  ): void;
   filterGradSmallK(
     x: number,
     dy: number,

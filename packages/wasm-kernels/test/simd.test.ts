@@ -31,12 +31,14 @@ function sectionIds(bytes: Uint8Array): number[] {
 
 const EXPORTS = [
   'adamUpdate',
+  'col2imAdd',
   'copyRows',
   'emaUpdate',
   'filterGradSmallK',
   'groupNormBackward',
   'groupNormForward',
   'groupNormScratchBytes',
+  'im2colT',
 ];
 
 describe('the SIMD module (assembly/kernels.ts)', () => {
@@ -140,6 +142,9 @@ describe('the SIMD module (assembly/kernels.ts)', () => {
       k.copyRows(o(x), 4 * 12, o(a + 300), 4 * 7, 4 * 5, 20);
       // x as [1, 5, 7, 1] → 3×3 valid → dy [1, 3, 5, 4]: dW [3, 3, 1, 4]
       k.filterGradSmallK(o(x), o(dy), o(a + 500), 1, 5, 7, 1, 3, 5, 4, 3, 3, 1, 1, 1, 1, 0, 0, o(scratch));
+      // x as [C = 1, B = 1, 5, 7] → colT of a 3×3 stride-2 'same' conv [9, 3·4]; then a col2im of it onto [1, 5, 7, 1]
+      k.im2colT(o(x), o(a + 600), 1, 5, 7, 1, 3, 4, 3, 3, 2, 2, 1, 1, 1, 1, 0, 1);
+      k.col2imAdd(o(a + 600), o(a + 800), 1, 5, 7, 1, 3, 4, 3, 3, 2, 2, 1, 1);
       return new Uint8Array(k === kp ? plain.buffer : shared.buffer).slice(0, o(scratch));
     };
     const a = run(kp);

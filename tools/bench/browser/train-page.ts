@@ -8,6 +8,7 @@ import { initBackend, type BrowserBackendName } from '@sbm/backend-browser';
 import { modelFromConfig } from '@sbm/models';
 import { createSde } from '@sbm/sde';
 import { train } from '@sbm/training';
+import { _internals as wasmKernels } from '@sbm/wasm-kernels';
 
 interface Progress {
   stage: string;
@@ -39,6 +40,8 @@ async function main(): Promise<Record<string, unknown>> {
   // Backends tfjs had already started before initBackend (no tf call above, so none are expected).
   const startedBefore = Object.keys((tf.engine() as unknown as { registry: object }).registry);
   const b = await initBackend({ backend, wasmPaths: './', wasmThreads: threads, log: (l) => lines.push(l) });
+  // simd=0: @sbm/wasm-kernels on their JavaScript loops (A/B against the SIMD module).
+  if (q.get('simd') === '0') wasmKernels.setSimdEnabled(false);
   const before = tf.memory().numTensors;
   const model = modelFromConfig({ name: 'scorenet', marginalProbStd: { name: 'tutorial-ve', sigma: 25 } }, { seed: 0 });
   const sde = createSde({ name: 'tutorial-ve', sigma: 25 });
@@ -76,6 +79,8 @@ async function main(): Promise<Record<string, unknown>> {
           wasmBuild: (tf.backend() as unknown as { wasm?: { PThread?: unknown } }).wasm?.PThread
             ? 'threaded-simd'
             : 'simd',
+          // Whether @sbm/wasm-kernels ran on its SIMD module (compiled by initBackend) or its JavaScript loops.
+          simdKernels: wasmKernels.simdActive(tf.backend() as unknown as Parameters<typeof wasmKernels.simdActive>[0]),
         }
       : {};
   return {

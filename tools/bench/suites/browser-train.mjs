@@ -1,5 +1,7 @@
 // `npm run bench -- browser-train [--only wasm-threads,wasm-2threads-uncapped,wasm-1thread,webgl,webgpu] [--steps N] [--warmup N]
-//   [--gpu-steps N] [--timeout S]`
+//   [--gpu-steps N] [--timeout S] [--no-simd]`
+// --no-simd: @sbm/wasm-kernels on their JavaScript loops instead of their SIMD module (A/B); each wasm line says
+// which ran (`simdKernels`).
 // The MNIST tutorial ScoreNet training step (batch 64; the real train(): loss, gradients, clip, Adam, EMA) in
 // headless Chromium, so the demo's numbers are known (issue 16, item 4). tools/bench/browser/train-page.ts is
 // bundled with esbuild from the workspace sources and served from 127.0.0.1 by a small server here; each
@@ -116,7 +118,7 @@ function serve() {
   );
 }
 
-async function runConfig(name, cfg, origin, { steps, warmup, timeoutS }, log) {
+async function runConfig(name, cfg, origin, { steps, warmup, timeoutS, noSimd }, log) {
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: cfg.flags });
   const t0 = performance.now();
@@ -127,6 +129,7 @@ async function runConfig(name, cfg, origin, { steps, warmup, timeoutS }, log) {
     const q = new URLSearchParams({ backend: cfg.backend, steps: String(steps), warmup: String(warmup) });
     if (cfg.threads) q.set('threads', cfg.threads);
     if (cfg.hwc) q.set('hwc', cfg.hwc);
+    if (noSimd) q.set('simd', '0');
     await page.goto(`${origin}/${cfg.isolated ? 'iso' : 'plain'}/index.html?${q}`);
     let timedOut = false;
     try {
@@ -171,7 +174,7 @@ export async function run({ args, emit, log }) {
       const cfg = CONFIGS[name];
       const sz = cfg.gpu ? { steps: gpuSteps, warmup: 1 } : { steps, warmup };
       log(`${name}: ${sz.warmup} warm-up + ${sz.steps} measured steps (limit ${timeoutS} s)`);
-      const r = await runConfig(name, cfg, origin, { ...sz, timeoutS }, log);
+      const r = await runConfig(name, cfg, origin, { ...sz, timeoutS, noSimd: Boolean(opts['no-simd']) }, log);
       const times = r.times ?? [];
       const ms = times.length ? median(times) : null;
       emit({
@@ -186,7 +189,12 @@ export async function run({ args, emit, log }) {
         hardwareConcurrency: r.hardwareConcurrency ?? null,
         ...(r.hardwareConcurrencyPatched ? { hardwareConcurrencyPatched: r.hardwareConcurrencyPatched } : {}),
         ...(r.wasmMultithread !== undefined
-          ? { wasmSimd: r.wasmSimd, wasmMultithread: r.wasmMultithread, wasmBuild: r.wasmBuild }
+          ? {
+              wasmSimd: r.wasmSimd,
+              wasmMultithread: r.wasmMultithread,
+              wasmBuild: r.wasmBuild,
+              simdKernels: r.simdKernels ?? null,
+            }
           : {}),
         crossOriginIsolated: r.crossOriginIsolated ?? null,
         msPerStep: round(ms, 1),

@@ -1,5 +1,6 @@
 // `npm run bench -- train [--steps N] [--only mlp|scorenet|ncsnpp] [--no-cpu] [--no-torch] [--install-torch] [--torch-steps N]`
 // `npm run bench -- train --profile [--profile-steps K] [--only scorenet|mlp|ncsnpp]`
+// `npm run bench -- train --rounds R [--steps N] [--torch-steps N]` (ScoreNet against PyTorch, alternating; below)
 // One @sbm/training step (loss + gradients + global-norm clip + Adam + EMA, as `train()` runs it) per model:
 //   - `scorenet`: Song's MNIST tutorial ScoreNet, tutorial VE SDE, tutorial DSM loss, batch 64, 28×28×1 data;
 //   - `mlp`: the 2-D MLP (128-128-128, Fourier embedding) on the swiss roll, VP SDE, DSM, batch 512;
@@ -279,6 +280,11 @@ export async function run({ args, emit, log }) {
 
   if (opts.profile) return profile(s, opts, emit, log);
 
+  const rounds = Number(opts.rounds ?? 1);
+  if (!Number.isInteger(rounds) || rounds < 1)
+    throw new Error(`--rounds: expected an integer ≥ 1, got '${opts.rounds}'`);
+  if (rounds > 1) return alternating(s, opts, rounds, stepsFor('scorenet'), emit, log);
+
   let torch = { byThreads: {}, skipped: null };
   if (only.includes('scorenet')) {
     // --install-torch / SBM_BENCH_INSTALL_TORCH=1: install Debian's python3-torch + OpenBLAS when none is found (as kernels).
@@ -314,4 +320,52 @@ export async function run({ args, emit, log }) {
     const r = await measure(s, 'mlp', 'cpu', stepsFor('mlp-cpu'));
     emit({ ...r, wasmThreads: null, ...torchFields(null, null, null, r.msPerStep) });
   }
+}
+
+/**
+ * --rounds R (ScoreNet only): R rounds of [PyTorch at 1 and 2 threads, then the sbm step], so that both sides see
+ * the same stretches of a noisy machine. One line per round (`round`), then a summary: the median over rounds of
+ * each side's per-round median, `ratio_best` from those, and the median and range of the per-round ratios
+ * (`ratio_best_by_round`: each round's sbm step over that round's faster PyTorch thread count).
+ */
+async function alternating(s, opts, rounds, steps, emit, log) {
+  const install = Boolean(opts['install-torch']) || process.env.SBM_BENCH_INSTALL_TORCH === '1';
+  const found = findTorch({ install, log });
+  if (!found) throw new Error(`--rounds compares with PyTorch: ${NO_TORCH}`);
+  const backend = await s.initBackend({ backend: 'wasm', log: (line) => log(line) });
+  const wasmThreads = backend.capabilities.threads;
+  const torchSteps = Number(opts['torch-steps'] ?? 10);
+  const per = [];
+  for (let r = 1; r <= rounds; r++) {
+    const t = torchScoreNetStep(found, { steps: torchSteps, log });
+    for (const e of t.errors) log(e);
+    const byThreads = Object.fromEntries(Object.entries(t.byThreads).map(([n, v]) => [n, v?.msPerStep ?? null]));
+    const best = bestOf(byThreads);
+    const m = await measure(s, 'scorenet', 'wasm', steps);
+    const row = { round: r, msPerStep: m.msPerStep, torch1: round(byThreads[1] ?? null, 2), torch2: round(byThreads[2] ?? null, 2) };
+    row.ratio_best = best.ms ? round(m.msPerStep / best.ms, 3) : null;
+    per.push(row);
+    emit({ suite: 'train', model: 'scorenet', batch: 64, backend: 'wasm', wasmThreads, ...row });
+  }
+  const med = (k) => median(per.map((p) => p[k]).filter((v) => v !== null));
+  const ms = med('msPerStep');
+  const best = bestOf({ 1: med('torch1'), 2: med('torch2') });
+  const ratios = per.map((p) => p.ratio_best).filter((v) => v !== null);
+  emit({
+    suite: 'train',
+    model: 'scorenet',
+    batch: 64,
+    backend: 'wasm',
+    wasmThreads,
+    rounds,
+    steps,
+    msPerStep: round(ms, 2),
+    ...torchFields(
+      { byThreads: { 1: med('torch1'), 2: med('torch2') }, version: found.version },
+      best,
+      med('torch2'),
+      ms,
+    ),
+    ratio_best_by_round: { median: round(median(ratios), 3), min: Math.min(...ratios), max: Math.max(...ratios) },
+  });
 }
