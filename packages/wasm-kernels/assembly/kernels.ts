@@ -46,19 +46,19 @@
 // ---------------------------------------------------------------------------------------------------------------
 // Group normalization
 
-// Scratch layout (float64 arrays of C each, at the caller's `scratch`): 0 ra, 1 rb, 2 cs, 3 cq, 4 b0, then float32
-// arrays of C: 5 scale, 6 shift (forward) / k1, k2, k3 (backward) after the float64 block, plus s1, s2, dgamma,
-// dbeta, dbias (float64) — see the offsets below. The caller sizes it with groupNormScratchBytes.
+// Scratch (at the caller's `scratch`, sized by groupNormScratchBytes): float64 arrays of C — ra, rb, cs, cq, b0,
+// (backward: s1, s2, dgamma, dbeta, dbias,) mu — then float32 arrays of C — scale, mu (backward: r, k1, k2, k3).
 export function groupNormScratchBytes(C: i32): i32 {
   return C * 8 * 12 + C * 4 * 6 + 64;
 }
 
-// Per-sample affine form of the normalization, n = x·ra[c] + rb[c] with v = x + bias[b, c] and n = (v − μ_g)/s_g,
-// s = √(σ² + eps): statistics in float64, per channel (a contiguous inner loop) then per group — the same routine
-// as the JavaScript fallback, so forward and backward see the same μ and s.
+// Per-sample affine form of the normalization, n = x·ra[c] + rb[c] = (x − mu[c])·ra[c] with v = x + bias[b, c],
+// n = (v − μ_g)/s_g, s = √(σ² + eps) and mu = μ_g − bias[b, c]: statistics in float64, per channel (a contiguous
+// inner loop) then per group — the same routine as the JavaScript fallback, so forward and backward see the same μ
+// and s. The float32 passes use the centred form (x − mu)·r: x·ra + rb cancels when the mean is large against s.
 function groupAffine(
   x: usize, bias: usize, b: i32, P: i32, C: i32, groups: i32, eps: f64,
-  ra: usize, rb: usize, cs: usize, cq: usize, b0: usize,
+  ra: usize, rb: usize, cs: usize, cq: usize, b0: usize, mu: usize,
 ): void {
   const C4 = C & ~3;
   for (let c = 0; c < C; c++) {
@@ -104,6 +104,7 @@ function groupAffine(
       const q: usize = <usize>c << 3;
       store<f64>(ra + q, r);
       store<f64>(rb + q, (load<f64>(b0 + q) - mean) * r);
+      store<f64>(mu + q, mean - load<f64>(b0 + q));
     }
   }
 }
@@ -120,15 +121,16 @@ export function groupNormForward(
   const cs = rb + C8;
   const cq = cs + C8;
   const b0 = cq + C8;
-  const scale = b0 + C8;
-  const shift = scale + (<usize>C << 2);
+  const mu = b0 + C8;
+  const scale = mu + C8;
+  const mf = scale + (<usize>C << 2);
   const C4 = C & ~3;
   for (let b = 0; b < B; b++) {
-    groupAffine(x, bias, b, P, C, groups, eps, ra, rb, cs, cq, b0);
+    groupAffine(x, bias, b, P, C, groups, eps, ra, rb, cs, cq, b0, mu);
     for (let c = 0; c < C; c++) {
       const g = <f64>load<f32>(gamma + (<usize>c << 2));
       store<f32>(scale + (<usize>c << 2), <f32>(g * load<f64>(ra + (<usize>c << 3))));
-      store<f32>(shift + (<usize>c << 2), <f32>(<f64>load<f32>(beta + (<usize>c << 2)) + g * load<f64>(rb + (<usize>c << 3))));
+      store<f32>(mf + (<usize>c << 2), <f32>load<f64>(mu + (<usize>c << 3)));
     }
     const base: usize = <usize>b * <usize>P * <usize>C << 2;
     let xi = x + base;
@@ -137,13 +139,16 @@ export function groupNormForward(
       let c = 0;
       for (; c < C4; c += 4) {
         const q: usize = <usize>c << 2;
-        let u = f32x4.add(f32x4.mul(v128.load(xi + q), v128.load(scale + q)), v128.load(shift + q));
+        let u = f32x4.add(
+          f32x4.mul(f32x4.sub(v128.load(xi + q), v128.load(mf + q)), v128.load(scale + q)),
+          v128.load(beta + q),
+        );
         if (swish) u = f32x4.mul(u, sigmoid4(u));
         v128.store(yi + q, u);
       }
       for (; c < C; c++) {
         const q: usize = <usize>c << 2;
-        let u = load<f32>(xi + q) * load<f32>(scale + q) + load<f32>(shift + q);
+        let u = (load<f32>(xi + q) - load<f32>(mf + q)) * load<f32>(scale + q) + load<f32>(beta + q);
         if (swish) u = u * sigmoid1(u);
         store<f32>(yi + q, u);
       }
@@ -154,7 +159,7 @@ export function groupNormForward(
 }
 
 // The backward pass (see group_norm_grad.ts): d = dy·swish'(u) (or dy), dβ = Σd, dγ = Σd·n, and
-// dx = d·(γr) + x·(−B_g r²) + (−A_g r − B_g r·rb) with A_g = mean_g(γd), B_g = mean_g(γd·n); dbias[b, c] = Σ_p dx.
+// dx = d·(γr) + (x − mu)·(−B_g r²) − A_g r with A_g = mean_g(γd), B_g = mean_g(γd·n); dbias[b, c] = Σ_p dx.
 // Outputs dx [B, P, C], dgamma [C], dbeta [C], dbias [B, C] (float32).
 export function groupNormBackward(
   dy: usize, x: usize, bias: usize, gamma: usize, beta: usize,
@@ -173,13 +178,14 @@ export function groupNormBackward(
   const dg = s2 + C8;
   const db = dg + C8;
   const dbi = db + C8;
-  const scale = dbi + C8;
-  const shift = scale + C4b;
-  const raf = shift + C4b;
-  const rbf = raf + C4b;
-  const k1 = rbf + C4b;
-  const k2 = k1 + C4b;
-  const k3 = k2 + C4b;
+  const mu = dbi + C8;
+  const scale = mu + C8;
+  const mf = scale + C4b;
+  const raf = mf + C4b;
+  // float64 coefficients of pass 2, in the statistics' scratch (free once groupAffine has returned for the sample)
+  const k1 = cs;
+  const k2 = cq;
+  const k3 = b0;
   const C4 = C & ~3;
   const cpg = C / groups;
   const N = <f64>P * <f64>cpg;
@@ -188,15 +194,14 @@ export function groupNormBackward(
     store<f64>(db + (<usize>c << 3), 0.0);
   }
   for (let b = 0; b < B; b++) {
-    groupAffine(x, bias, b, P, C, groups, eps, ra, rb, cs, cq, b0);
+    groupAffine(x, bias, b, P, C, groups, eps, ra, rb, cs, cq, b0, mu);
     for (let c = 0; c < C; c++) {
       const q4: usize = <usize>c << 2;
       const q8: usize = <usize>c << 3;
       const g = <f64>load<f32>(gamma + q4);
       store<f32>(scale + q4, <f32>(g * load<f64>(ra + q8)));
-      store<f32>(shift + q4, <f32>(<f64>load<f32>(beta + q4) + g * load<f64>(rb + q8)));
+      store<f32>(mf + q4, <f32>load<f64>(mu + q8));
       store<f32>(raf + q4, <f32>load<f64>(ra + q8));
-      store<f32>(rbf + q4, <f32>load<f64>(rb + q8));
       store<f64>(s1 + q8, 0.0);
       store<f64>(s2 + q8, 0.0);
       store<f64>(dbi + q8, 0.0);
@@ -211,36 +216,38 @@ export function groupNormBackward(
       for (; c < C4; c += 4) {
         const q: usize = <usize>c << 2;
         const q8: usize = <usize>c << 3;
-        const xv = v128.load(xi + q);
+        const xc = f32x4.sub(v128.load(xi + q), v128.load(mf + q));
         let d = v128.load(di + q);
         if (swish) {
-          const u = f32x4.add(f32x4.mul(xv, v128.load(scale + q)), v128.load(shift + q));
+          // The forward's own expression, so σ sees the same float32 u.
+          const u = f32x4.add(f32x4.mul(xc, v128.load(scale + q)), v128.load(beta + q));
           const sg = sigmoid4(u);
           const one = f32x4.splat(1.0);
           d = f32x4.mul(f32x4.mul(d, sg), f32x4.add(one, f32x4.mul(u, f32x4.sub(one, sg))));
         }
         v128.store(oi + q, d);
-        const n = f32x4.add(f32x4.mul(xv, v128.load(raf + q)), v128.load(rbf + q));
-        const dn = f32x4.mul(d, n);
-        v128.store(s1 + q8, f64x2.add(v128.load(s1 + q8), f64x2.promote_low_f32x4(d)));
-        v128.store(s1 + q8, f64x2.add(v128.load(s1 + q8, 16), f64x2.promote_low_f32x4(hiHalf(d))), 16);
-        v128.store(s2 + q8, f64x2.add(v128.load(s2 + q8), f64x2.promote_low_f32x4(dn)));
-        v128.store(s2 + q8, f64x2.add(v128.load(s2 + q8, 16), f64x2.promote_low_f32x4(hiHalf(dn))), 16);
+        const n = f32x4.mul(xc, v128.load(raf + q));
+        const dlo = f64x2.promote_low_f32x4(d);
+        const dhi = f64x2.promote_low_f32x4(hiHalf(d));
+        v128.store(s1 + q8, f64x2.add(v128.load(s1 + q8), dlo));
+        v128.store(s1 + q8, f64x2.add(v128.load(s1 + q8, 16), dhi), 16);
+        v128.store(s2 + q8, f64x2.add(v128.load(s2 + q8), f64x2.mul(dlo, f64x2.promote_low_f32x4(n))));
+        v128.store(s2 + q8, f64x2.add(v128.load(s2 + q8, 16), f64x2.mul(dhi, f64x2.promote_low_f32x4(hiHalf(n)))), 16);
       }
       for (; c < C; c++) {
         const q: usize = <usize>c << 2;
         const q8: usize = <usize>c << 3;
-        const xv = load<f32>(xi + q);
+        const xc = load<f32>(xi + q) - load<f32>(mf + q);
         let d = load<f32>(di + q);
         if (swish) {
-          const u = xv * load<f32>(scale + q) + load<f32>(shift + q);
+          const u = xc * load<f32>(scale + q) + load<f32>(beta + q);
           const sg = sigmoid1(u);
           d = d * sg * (1.0 + u * (1.0 - sg));
         }
         store<f32>(oi + q, d);
-        const n = xv * load<f32>(raf + q) + load<f32>(rbf + q);
+        const n = xc * load<f32>(raf + q);
         store<f64>(s1 + q8, load<f64>(s1 + q8) + <f64>d);
-        store<f64>(s2 + q8, load<f64>(s2 + q8) + <f64>(d * n));
+        store<f64>(s2 + q8, load<f64>(s2 + q8) + <f64>d * <f64>n);
       }
       xi += C4b;
       di += C4b;
@@ -266,12 +273,13 @@ export function groupNormBackward(
         const q4: usize = <usize>c << 2;
         const q8: usize = <usize>c << 3;
         const r = load<f64>(ra + q8);
-        store<f32>(k1 + q4, <f32>(<f64>load<f32>(gamma + q4) * r));
-        store<f32>(k2 + q4, <f32>(-Bg * r * r));
-        store<f32>(k3 + q4, <f32>(-A * r - Bg * r * load<f64>(rb + q8)));
+        store<f64>(k1 + q8, <f64>load<f32>(gamma + q4) * r);
+        store<f64>(k2 + q8, -Bg * r * r);
+        store<f64>(k3 + q8, -A * r);
       }
     }
-    // Pass 2: dx = d·k1 + x·k2 + k3 and its per-channel sums (dbias).
+    // Pass 2: dx = d·k1 + (x − mu)·k2 + k3 (= (γd − A − n·B_g)·r) and its per-channel sums (dbias), in float64
+    // (two lanes): the three terms can be much larger than dx, which float32 would then carry with their rounding.
     xi = x + base;
     oi = dx + base;
     for (let p = 0; p < P; p++) {
@@ -279,20 +287,32 @@ export function groupNormBackward(
       for (; c < C4; c += 4) {
         const q: usize = <usize>c << 2;
         const q8: usize = <usize>c << 3;
-        const v = f32x4.add(
-          f32x4.add(f32x4.mul(v128.load(oi + q), v128.load(k1 + q)), f32x4.mul(v128.load(xi + q), v128.load(k2 + q))),
-          v128.load(k3 + q),
+        const xv = v128.load(xi + q);
+        const dv = v128.load(oi + q);
+        const xlo = f64x2.sub(f64x2.promote_low_f32x4(xv), v128.load(mu + q8));
+        const xhi = f64x2.sub(f64x2.promote_low_f32x4(hiHalf(xv)), v128.load(mu + q8, 16));
+        const lo = f64x2.add(
+          f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(dv), v128.load(k1 + q8)), f64x2.mul(xlo, v128.load(k2 + q8))),
+          v128.load(k3 + q8),
         );
-        v128.store(oi + q, v);
-        v128.store(dbi + q8, f64x2.add(v128.load(dbi + q8), f64x2.promote_low_f32x4(v)));
-        v128.store(dbi + q8, f64x2.add(v128.load(dbi + q8, 16), f64x2.promote_low_f32x4(hiHalf(v))), 16);
+        const hi = f64x2.add(
+          f64x2.add(
+            f64x2.mul(f64x2.promote_low_f32x4(hiHalf(dv)), v128.load(k1 + q8, 16)),
+            f64x2.mul(xhi, v128.load(k2 + q8, 16)),
+          ),
+          v128.load(k3 + q8, 16),
+        );
+        v128.store(oi + q, v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
+        v128.store(dbi + q8, f64x2.add(v128.load(dbi + q8), lo));
+        v128.store(dbi + q8, f64x2.add(v128.load(dbi + q8, 16), hi), 16);
       }
       for (; c < C; c++) {
         const q: usize = <usize>c << 2;
         const q8: usize = <usize>c << 3;
-        const v = load<f32>(oi + q) * load<f32>(k1 + q) + load<f32>(xi + q) * load<f32>(k2 + q) + load<f32>(k3 + q);
-        store<f32>(oi + q, v);
-        store<f64>(dbi + q8, load<f64>(dbi + q8) + <f64>v);
+        const xc = <f64>load<f32>(xi + q) - load<f64>(mu + q8);
+        const v = <f64>load<f32>(oi + q) * load<f64>(k1 + q8) + xc * load<f64>(k2 + q8) + load<f64>(k3 + q8);
+        store<f32>(oi + q, <f32>v);
+        store<f64>(dbi + q8, load<f64>(dbi + q8) + v);
       }
       xi += C4b;
       oi += C4b;
