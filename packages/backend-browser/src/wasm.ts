@@ -46,27 +46,28 @@ export async function initWasm(loader: ModuleLoader, opts: BrowserWasmOptions): 
     );
   }
   await tf.ready();
-  let training = false;
-  try {
-    const kernels = (await loader('@sbm/wasm-kernels')) as {
-      registerWasmTrainingKernels(): string[];
-      prepareWasmKernels?(): Promise<boolean>;
-    };
-    kernels.registerWasmTrainingKernels();
-    training = true;
-    // Browsers refuse to compile a module over 4 KB synchronously on the main thread: compile the kernels' SIMD
-    // module now, so that their first call finds it (without it they run their JavaScript loops).
-    if (kernels.prepareWasmKernels && !(await kernels.prepareWasmKernels())) {
-      notes.push('no wasm SIMD: the training kernels run as JavaScript loops');
-    }
-  } catch (e) {
-    notes.push(`@sbm/wasm-kernels unavailable (${firstLine(e)}): some gradients are missing`);
-  }
   let threads = 1;
   try {
     threads = wasm.getThreadsCount();
   } catch {
     // Not reported before initialisation completes; 1 is the single-threaded build.
+  }
+  let training = false;
+  try {
+    const kernels = (await loader('@sbm/wasm-kernels')) as {
+      registerWasmTrainingKernels(): string[];
+      prepareWasmKernels?(options?: { threads?: number; backend?: unknown }): Promise<boolean>;
+    };
+    kernels.registerWasmTrainingKernels();
+    training = true;
+    // Browsers refuse to compile a module over 4 KB synchronously on the main thread: compile the kernels' SIMD
+    // module now, so that their first call finds it (without it they run their JavaScript loops).
+    // With XNNPACK's thread count for its passes (workers over the shared heap of the threaded build).
+    if (kernels.prepareWasmKernels && !(await kernels.prepareWasmKernels({ threads, backend: tf.backend() }))) {
+      notes.push('no wasm SIMD: the training kernels run as JavaScript loops');
+    }
+  } catch (e) {
+    notes.push(`@sbm/wasm-kernels unavailable (${firstLine(e)}): some gradients are missing`);
   }
   const isolated = Boolean((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated);
   if (threads === 1 && !isolated) {

@@ -68,12 +68,13 @@ export function resolveWasmThreads(requested?: number): number {
   return Math.max(1, Math.min(availableParallelism(), 8));
 }
 
-async function registerTrainingKernels(): Promise<{ kernels: string[] | null; note?: string }> {
+async function registerTrainingKernels(threads: number): Promise<{ kernels: string[] | null; note?: string }> {
   try {
     const { registerWasmTrainingKernels, prepareWasmKernels } = await import('@sbm/wasm-kernels');
     const kernels = registerWasmTrainingKernels();
-    // The kernels' SIMD module (compiled here once, asynchronously; a kernel would otherwise compile it on first use).
-    const simd = await prepareWasmKernels();
+    // The kernels' SIMD module (compiled here once, asynchronously; a kernel would otherwise compile it on first use),
+    // with as many threads for its passes as XNNPACK has (workers over the shared heap of the threaded build).
+    const simd = await prepareWasmKernels({ threads, backend: tf.backend() });
     return { kernels, ...(simd ? {} : { note: 'no wasm SIMD: the training kernels run as JavaScript loops' }) };
   } catch (e) {
     return { kernels: null, note: `@sbm/wasm-kernels unavailable (${firstLine(e)}): some gradients are missing` };
@@ -125,7 +126,7 @@ export async function initWasm(opts: WasmOptions = {}): Promise<WasmInfo> {
   await tf.ready();
   if (activeThreads === undefined) activeThreads = safeThreadsCount(wasm);
 
-  const training = await registerTrainingKernels();
+  const training = await registerTrainingKernels(activeThreads);
   if (training.note) notes.push(training.note);
   return { threads: activeThreads, trainingKernels: training.kernels, notes };
 }

@@ -160,10 +160,11 @@ export function groupNormForward(
 
 // The backward pass (see group_norm_grad.ts): d = dy·swish'(u) (or dy), dβ = Σd, dγ = Σd·n, and
 // dx = d·(γr) + (x − mu)·(−B_g r²) − A_g r with A_g = mean_g(γd), B_g = mean_g(γd·n); dbias[b, c] = Σ_p dx.
-// Outputs dx [B, P, C], dgamma [C], dbeta [C], dbias [B, C] (float32).
+// Outputs dx [B, P, C] and dbias [B, C] (float32), and per sample b its Σd and Σd·n per channel (float64) at
+// partials + b·2C·8: dβ and dγ are their sums over the samples (sumRows64).
 export function groupNormBackward(
   dy: usize, x: usize, bias: usize, gamma: usize, beta: usize,
-  dx: usize, dgamma: usize, dbeta: usize, dbias: usize,
+  dx: usize, dbias: usize, partials: usize,
   B: i32, P: i32, C: i32, groups: i32, eps: f64, swish: i32, scratch: usize,
 ): void {
   const C8: usize = <usize>C << 3;
@@ -175,9 +176,7 @@ export function groupNormBackward(
   const b0 = cq + C8;
   const s1 = b0 + C8;
   const s2 = s1 + C8;
-  const dg = s2 + C8;
-  const db = dg + C8;
-  const dbi = db + C8;
+  const dbi = s2 + C8;
   const mu = dbi + C8;
   const scale = mu + C8;
   const mf = scale + C4b;
@@ -189,10 +188,6 @@ export function groupNormBackward(
   const C4 = C & ~3;
   const cpg = C / groups;
   const N = <f64>P * <f64>cpg;
-  for (let c = 0; c < C; c++) {
-    store<f64>(dg + (<usize>c << 3), 0.0);
-    store<f64>(db + (<usize>c << 3), 0.0);
-  }
   for (let b = 0; b < B; b++) {
     groupAffine(x, bias, b, P, C, groups, eps, ra, rb, cs, cq, b0, mu);
     for (let c = 0; c < C; c++) {
@@ -262,8 +257,10 @@ export function groupNormBackward(
         const g = <f64>load<f32>(gamma + (<usize>c << 2));
         const a1 = load<f64>(s1 + q8);
         const a2 = load<f64>(s2 + q8);
-        store<f64>(db + q8, load<f64>(db + q8) + a1);
-        store<f64>(dg + q8, load<f64>(dg + q8) + a2);
+        // This sample's Σd and Σd·n: dβ and dγ are their sums over samples (sumRows64, in sample order).
+        const row = partials + (<usize>b * <usize>C << 4);
+        store<f64>(row + q8, a1);
+        store<f64>(row + C8 + q8, a2);
         ga += g * a1;
         gb += g * a2;
       }
@@ -321,9 +318,15 @@ export function groupNormBackward(
       store<f32>(dbias + (<usize>(b * C + c) << 2), <f32>load<f64>(dbi + (<usize>c << 3)));
     }
   }
-  for (let c = 0; c < C; c++) {
-    store<f32>(dgamma + (<usize>c << 2), <f32>load<f64>(dg + (<usize>c << 3)));
-    store<f32>(dbeta + (<usize>c << 2), <f32>load<f64>(db + (<usize>c << 3)));
+}
+
+// dst[c] = Σ_r src[r·stride + c] (float64, r = 0, 1, … in order; rounded once to float32), c < cols. The fixed
+// order makes a result independent of how the rows were split between threads.
+export function sumRows64(src: usize, rows: i32, stride: i32, dst: usize, cols: i32): void {
+  for (let c = 0; c < cols; c++) {
+    let t = 0.0;
+    for (let r = 0; r < rows; r++) t += load<f64>(src + (<usize>(r * stride + c) << 3));
+    store<f32>(dst + (<usize>c << 2), <f32>t);
   }
 }
 
@@ -405,18 +408,17 @@ export function copyRows(src: usize, srcStride: i32, dst: usize, dstStride: i32,
 // Σ_{b, oh, ow} x[b, oh·sh + kh·dh − pt, ow·sw + kw·dw − pl, ci] · dy[b, oh, ow, co], directly, with the K × CO
 // accumulators in cache. (im2col + GEMM has an M of K rows there: XNNPACK repacks all of dy as the "weights" for
 // a handful of output rows.) Per image the float32 partial sums go into float64 totals, so the rounding stays that
-// of a sum over one image. x NHWC [B, H, W, C], dy [B, OH, OW, CO]; scratch: K·CO float32 then K·CO float64.
+// of a sum over one image: image b's K·CO sums go to partials + b·K·CO·8 (float64), and dW is their sum over the
+// images (sumRows64). x NHWC [B, H, W, C], dy [B, OH, OW, CO]; scratch: K·CO float32.
 export function filterGradSmallK(
-  x: usize, dy: usize, dw: usize, B: i32, H: i32, W: i32, C: i32, OH: i32, OW: i32, CO: i32,
+  x: usize, dy: usize, partials: usize, B: i32, H: i32, W: i32, C: i32, OH: i32, OW: i32, CO: i32,
   KH: i32, KW: i32, sh: i32, sw: i32, dh: i32, dwid: i32, pt: i32, pl: i32, scratch: usize,
 ): void {
   const K = KH * KW * C;
   const KC = K * CO;
   const acc = scratch;
-  const tot = scratch + (<usize>KC << 2);
   const CO4 = CO & ~3;
   const rowBytes: usize = <usize>CO << 2;
-  for (let i = 0; i < KC; i++) store<f64>(tot + (<usize>i << 3), 0.0);
   for (let b = 0; b < B; b++) {
     for (let i = 0; i < KC; i++) store<f32>(acc + (<usize>i << 2), 0.0);
     const xb = x + (<usize>b * <usize>H * <usize>W * <usize>C << 2);
@@ -450,27 +452,29 @@ export function filterGradSmallK(
         d += rowBytes;
       }
     }
-    for (let i = 0; i < KC; i++) {
-      store<f64>(tot + (<usize>i << 3), load<f64>(tot + (<usize>i << 3)) + <f64>load<f32>(acc + (<usize>i << 2)));
-    }
+    const row = partials + (<usize>b * <usize>KC << 3);
+    for (let i = 0; i < KC; i++) store<f64>(row + (<usize>i << 3), <f64>load<f32>(acc + (<usize>i << 2)));
   }
-  for (let i = 0; i < KC; i++) store<f32>(dw + (<usize>i << 2), <f32>load<f64>(tot + (<usize>i << 3)));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // im2col / col2im for the conv gradients (see conv2d_backprop_filter.ts and conv2d_backprop_input.ts)
 
 // colT[K, nb·OH·OW] for images b0 … b0 + nb − 1: row (kh, kw, c) holds x[b, oh·sh + kh·dh − pt, ow·sw + kw·dw − pl, c]
-// (0 in the padding) for every output position (b, oh, ow). xT is x as [C, B, H, W].
+// (0 in the padding) for every output position (b, oh, ow). xT is x as [C, B, H, W]. Only rows r0 … r1 − 1 of
+// colT (r = (kh·KW + kw)·C + c) are written, so that threads can share the work.
 export function im2colT(
   xT: usize, col: usize, B: i32, H: i32, W: i32, C: i32, OH: i32, OW: i32, KH: i32, KW: i32,
-  sh: i32, sw: i32, dh: i32, dwid: i32, pt: i32, pl: i32, b0: i32, nb: i32,
+  sh: i32, sw: i32, dh: i32, dwid: i32, pt: i32, pl: i32, b0: i32, nb: i32, r0: i32, r1: i32,
 ): void {
   const plane = B * H * W;
-  let o = col;
   const rowBytes: usize = <usize>OW << 2;
-  for (let kh = 0; kh < KH; kh++) {
-    for (let kw = 0; kw < KW; kw++) {
+  for (let r = r0; r < r1; r++) {
+    const c = r % C;
+    const kw = (r / C) % KW;
+    const kh = r / (C * KW);
+    let o = col + <usize>r * <usize>nb * <usize>OH * rowBytes;
+    {
       const shift = kw * dwid - pl;
       // Output columns whose input column is inside the image: [owLo, owHi).
       let owLo = shift >= 0 ? 0 : (-shift + sw - 1) / sw;
@@ -478,7 +482,7 @@ export function im2colT(
       let owHi = W - 1 - shift < 0 ? 0 : (W - 1 - shift) / sw + 1;
       if (owHi > OW) owHi = OW;
       if (owHi < owLo) owHi = owLo;
-      for (let c = 0; c < C; c++) {
+      {
         for (let b = b0; b < b0 + nb; b++) {
           const image = xT + (<usize>(c * plane + b * H * W) << 2);
           for (let oh = 0; oh < OH; oh++) {

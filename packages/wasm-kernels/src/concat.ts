@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ptr, simdFor } from './simd';
+import { partsFor, ptr, runParts, simdFor } from './simd';
 import type { KernelArgs } from './wasm';
 
 type Impl = (args: KernelArgs) => tf.TensorInfo;
@@ -35,8 +35,20 @@ export function concat(args: KernelArgs): tf.TensorInfo {
   const row = lens.reduce((a, b) => a + b, 0);
   const dst = ptr(backend, out);
   let off = 0;
+  const ranges = partsFor(backend, outer, row);
   nonEmpty.forEach((t, k) => {
-    simd.copyRows(ptr(backend, t), 4 * lens[k], dst + 4 * off, 4 * row, 4 * lens[k], outer);
+    const src = ptr(backend, t);
+    const at = dst + 4 * off;
+    // Rows are independent: with worker threads each copies a range of them.
+    const parts = ranges.map(([lo, hi]) => [
+      src + 4 * lo * lens[k],
+      4 * lens[k],
+      at + 4 * lo * row,
+      4 * row,
+      4 * lens[k],
+      hi - lo,
+    ]);
+    runParts(backend, simd, 'copyRows', parts);
     off += lens[k];
   });
   return out;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ptr, simdFor } from './simd';
+import { partsFor, ptr, runParts, simdFor } from './simd';
 import { type KernelArgs, channelsLastOnly, f32, free, runWasm, view } from './wasm';
 
 /**
@@ -63,15 +63,24 @@ export function filterGradient(
   // is 3–5× faster there (measured on [64, 28, 28, 1] ↔ [64, 26, 26, 64]: 26 ms → see BENCHMARKS.md).
   const simd = K <= SMALL_K && K * CO <= SMALL_K_ACC && P > 0 ? simdFor(backend) : null;
   if (simd) {
+    // Images are independent: with worker threads each takes a range of them. Image b's sums go to `partials`,
+    // summed over the images in order afterwards: the same bits for any split.
+    const KC = K * CO;
+    const OHW = OH * OW;
+    const { inHeight: H, inWidth: W } = info;
+    const ranges = partsFor(backend, B, H * W * C + OHW * CO);
     const dw = backend.makeOutput(filterShape, 'float32');
-    const scratch = backend.makeOutput([3 * K * CO], 'float32');
-    simd.filterGradSmallK(
-      ptr(backend, x),
-      ptr(backend, dy),
-      ptr(backend, dw),
-      B,
-      info.inHeight,
-      info.inWidth,
+    const partials = backend.makeOutput([2 * B * KC], 'float32'); // B × KC float64
+    const sb = Math.ceil(KC / 4) * 16; // KC float32, 16-byte aligned
+    const scratch = backend.makeOutput([(ranges.length * sb) / 4], 'float32');
+    const [px, pdy, ppart, ps] = [x, dy, partials, scratch].map((t) => ptr(backend, t));
+    const parts = ranges.map(([lo, hi], i) => [
+      px + 4 * lo * H * W * C,
+      pdy + 4 * lo * OHW * CO,
+      ppart + 8 * lo * KC,
+      hi - lo,
+      H,
+      W,
       C,
       OH,
       OW,
@@ -84,9 +93,17 @@ export function filterGradient(
       info.dilationWidth,
       info.padInfo.top,
       info.padInfo.left,
-      ptr(backend, scratch),
-    );
-    free(backend, scratch);
+      ps + i * sb,
+    ]);
+    try {
+      runParts(backend, simd, 'filterGradSmallK', parts);
+      simd.sumRows64(ppart, B, KC, ptr(backend, dw), KC);
+    } catch (e) {
+      free(backend, dw);
+      throw e;
+    } finally {
+      free(backend, scratch, partials);
+    }
     return dw;
   }
 
@@ -164,7 +181,37 @@ function im2colT(
   const simd = P > 0 ? simdFor(backend) : null;
   if (simd) {
     // The loops below on the SIMD module (the same rows; stride-1 runs four lanes at a time).
-    simd.im2colT(ptr(backend, xT), ptr(backend, col), B, H, W, C, OH, OW, KH, KW, sh, sw, dh, dw, pt, pl, b0, nb);
+    // Rows of colT are independent: with worker threads each writes a range of them.
+    const K = KH * KW * C;
+    const [px, pc] = [ptr(backend, xT), ptr(backend, col)];
+    const parts = partsFor(backend, K, P).map(([r0, r1]) => [
+      px,
+      pc,
+      B,
+      H,
+      W,
+      C,
+      OH,
+      OW,
+      KH,
+      KW,
+      sh,
+      sw,
+      dh,
+      dw,
+      pt,
+      pl,
+      b0,
+      nb,
+      r0,
+      r1,
+    ]);
+    try {
+      runParts(backend, simd, 'im2colT', parts);
+    } catch (e) {
+      free(backend, col);
+      throw e;
+    }
     return col;
   }
   const src = f32(backend, xT);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { maxColFloats } from './conv2d_backprop_filter';
-import { ptr, simdFor } from './simd';
+import { partsFor, ptr, runParts, simdFor } from './simd';
 import { type KernelArgs, type WasmBackendLike, channelsLastOnly, f32, free, runWasm, view } from './wasm';
 
 /**
@@ -229,8 +229,32 @@ export function inputGradientGemm(
   const simd = P > 0 ? simdFor(backend) : null;
   if (simd) {
     // The col2im below on the SIMD module: the Ci runs added four lanes at a time.
-    simd.col2imAdd(ptr(backend, cols), ptr(backend, out), B, H, W, C, OH, OW, KH, KW, sh, sw, pt, pl);
-    free(backend, cols);
+    // Images are independent: with worker threads each scatters a range of them.
+    const [pc, po] = [ptr(backend, cols), ptr(backend, out)];
+    const parts = partsFor(backend, B, OH * OW * K).map(([lo, hi]) => [
+      pc + 4 * lo * OH * OW * K,
+      po + 4 * lo * H * W * C,
+      hi - lo,
+      H,
+      W,
+      C,
+      OH,
+      OW,
+      KH,
+      KW,
+      sh,
+      sw,
+      pt,
+      pl,
+    ]);
+    try {
+      runParts(backend, simd, 'col2imAdd', parts);
+    } catch (e) {
+      free(backend, out);
+      throw e;
+    } finally {
+      free(backend, cols);
+    }
     return out;
   }
   const d = f32(backend, out);

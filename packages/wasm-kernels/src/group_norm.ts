@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { FUSED_GROUP_NORM, SbmError } from '@sbm/core';
-import { ptr, simdFor } from './simd';
+import { partsFor, ptr, runParts, simdFor } from './simd';
 import { type KernelArgs, f32, free, runWasm } from './wasm';
 
 export { FUSED_GROUP_NORM };
@@ -127,23 +127,35 @@ export function groupNormKernel(args: KernelArgs): tf.TensorInfo {
   const simd = B * H * W * C > 0 ? simdFor(backend) : null;
   if (simd) {
     // The same computation as below in 128-bit SIMD on the heap (assembly/kernels.ts), sigmoid included.
-    const scratch = backend.makeOutput([Math.ceil(simd.groupNormScratchBytes(C) / 4)], 'float32');
-    const p = (t: tf.TensorInfo) => ptr(backend, t);
-    simd.groupNormForward(
-      p(x),
-      bias ? p(bias) : 0,
-      p(gamma),
-      p(beta),
-      p(out),
-      B,
-      H * W,
+    // Samples are independent: with worker threads each takes a range of them (its own scratch).
+    const P = H * W;
+    const ranges = partsFor(backend, B, P * C);
+    const sb = Math.ceil(simd.groupNormScratchBytes(C) / 16) * 16;
+    const scratch = backend.makeOutput([(ranges.length * sb) / 4], 'float32');
+    const [px, pg, pb, po, ps] = [x, gamma, beta, out, scratch].map((t) => ptr(backend, t));
+    const pbias = bias ? ptr(backend, bias) : 0;
+    const parts = ranges.map(([lo, hi], i) => [
+      px + 4 * lo * P * C,
+      pbias ? pbias + 4 * lo * C : 0,
+      pg,
+      pb,
+      po + 4 * lo * P * C,
+      hi - lo,
+      P,
       C,
       groups,
       eps,
       swish ? 1 : 0,
-      p(scratch),
-    );
-    free(backend, scratch);
+      ps + i * sb,
+    ]);
+    try {
+      runParts(backend, simd, 'groupNormForward', parts);
+    } catch (e) {
+      free(backend, out);
+      throw e;
+    } finally {
+      free(backend, scratch);
+    }
     return out;
   }
   // Views after the last allocation (makeOutput may grow the heap).

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { FUSED_GROUP_NORM, FUSED_GROUP_NORM_GRAD, SbmError } from '@sbm/core';
 import { affineScratch, checkGroupNormArgs, groupAffine } from './group_norm';
-import { ptr, simdFor } from './simd';
+import { partsFor, ptr, runParts, simdFor } from './simd';
 import { type KernelArgs, f32, free, runWasm } from './wasm';
 
 export { FUSED_GROUP_NORM_GRAD };
@@ -39,27 +39,44 @@ export function groupNormGradKernel(args: KernelArgs): tf.TensorInfo[] {
   if (simd) {
     // The passes below in 128-bit SIMD on the heap (assembly/kernels.ts), the sigmoid included and computed per
     // sample, so that u, σ(u) and d never leave the cache.
-    const scratch = backend.makeOutput([Math.ceil(simd.groupNormScratchBytes(C) / 4)], 'float32');
-    const p = (t: tf.TensorInfo) => ptr(backend, t);
-    simd.groupNormBackward(
-      p(dy),
-      p(x),
-      bias ? p(bias) : 0,
-      p(gamma),
-      p(beta),
-      p(dxInfo),
-      p(dgInfo),
-      p(dbInfo),
-      p(dbiasInfo),
-      B,
-      H * W,
+    // Samples are independent: with worker threads each takes a range of them (its own scratch). Each sample's
+    // Σd and Σd·n go to `partials`, summed over the samples in order afterwards: the same bits for any split.
+    const P = H * W;
+    const ranges = partsFor(backend, B, P * C);
+    const sb = Math.ceil(simd.groupNormScratchBytes(C) / 16) * 16;
+    const scratch = backend.makeOutput([(ranges.length * sb) / 4], 'float32');
+    const partials = backend.makeOutput([4 * B * C], 'float32'); // B × 2C float64
+    const [pdy, px, pg, pb, pdx, pdbias, ppart, ps] = [dy, x, gamma, beta, dxInfo, dbiasInfo, partials, scratch].map(
+      (t) => ptr(backend, t),
+    );
+    const pbias = bias ? ptr(backend, bias) : 0;
+    const parts = ranges.map(([lo, hi], i) => [
+      pdy + 4 * lo * P * C,
+      px + 4 * lo * P * C,
+      pbias ? pbias + 4 * lo * C : 0,
+      pg,
+      pb,
+      pdx + 4 * lo * P * C,
+      pdbias + 4 * lo * C,
+      ppart + 16 * lo * C,
+      hi - lo,
+      P,
       C,
       groups,
       eps,
       swish ? 1 : 0,
-      p(scratch),
-    );
-    free(backend, scratch);
+      ps + i * sb,
+    ]);
+    try {
+      runParts(backend, simd, 'groupNormBackward', parts);
+      simd.sumRows64(ppart, B, 2 * C, ptr(backend, dbInfo), C);
+      simd.sumRows64(ppart + 8 * C, B, 2 * C, ptr(backend, dgInfo), C);
+    } catch (e) {
+      free(backend, dxInfo, dgInfo, dbInfo, dbiasInfo);
+      throw e;
+    } finally {
+      free(backend, scratch, partials);
+    }
     return [dxInfo, dgInfo, dbInfo, dbiasInfo];
   }
   const P = H * W;

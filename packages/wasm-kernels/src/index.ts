@@ -1,6 +1,7 @@
 export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './register';
-export { prepareSimdKernels as prepareWasmKernels } from './simd';
-import { instantiateSimd, setSimdEnabled, simdActive, simdModuleBytes } from './simd';
+export { prepareSimdKernels as prepareWasmKernels, type PrepareOptions as PrepareWasmKernelsOptions } from './simd';
+import { instantiateSimd, setPoolEnabled, setSimdEnabled, simdActive, simdModuleBytes, simdThreads } from './simd';
+import { createPool } from './pool';
 import { setMaxColFloats } from './conv2d_backprop_filter';
 import { setBackpropInputStrategy } from './conv2d_backprop_input';
 
@@ -12,4 +13,7 @@ export const _internals = {
   simdActive,
   instantiateSimd,
   simdModuleBytes,
+  setPoolEnabled,
+  simdThreads,
+  createPool,
 };

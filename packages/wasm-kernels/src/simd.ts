@@ -1,6 +1,9 @@
 import type * as tf from '@tensorflow/tfjs';
 import { SIMD_MODULE_PLAIN, SIMD_MODULE_SHARED } from './simd.generated';
+import { type Pool, type PoolExport, createPool, splitRange } from './pool';
 import type { WasmBackendLike } from './wasm';
+
+export { splitRange };
 
 /**
  * The SIMD module (assembly/kernels.ts, compiled by scripts/build-wasm.mjs): loops that are memory- or
@@ -34,9 +37,8 @@ export interface SimdExports {
     gamma: number,
     beta: number,
     dx: number,
-    dgamma: number,
-    dbeta: number,
     dbias: number,
+    partials: number,
     B: number,
     P: number,
     C: number,
@@ -84,6 +86,8 @@ export interface SimdExports {
     pl: number,
     b0: number,
     nb: number,
+    r0: number,
+    r1: number,
   ): void;
   col2imAdd(
     cols: number,
@@ -101,10 +105,11 @@ export interface SimdExports {
     pt: number,
     pl: number,
   ): void;
+  sumRows64(src: number, rows: number, stride: number, dst: number, cols: number): void;
   filterGradSmallK(
     x: number,
     dy: number,
-    dw: number,
+    partials: number,
     B: number,
     H: number,
     W: number,
@@ -147,18 +152,83 @@ function supported(variant: Variant): boolean {
   }
 }
 
+const pools = new WeakMap<WebAssembly.Memory, Pool>();
+
+/** Options of prepareWasmKernels. */
+export interface PrepareOptions {
+  /**
+   * Threads for the SIMD module's passes, the calling thread included (default 1). With more, and a running wasm
+   * backend whose heap is shared (tfjs's pthreads build), that many − 1 workers are started; the adapters pass the
+   * backend's XNNPACK thread count.
+   */
+  threads?: number;
+  /** The wasm backend (default: tfjs's 'wasm' backend if it has started). */
+  backend?: unknown;
+}
+
 /**
  * Compiles both builds asynchronously (where the engine can run them: wasm SIMD, and shared memory for the shared
  * one). Browsers refuse to compile modules over 4 KB synchronously on the main thread, so the browser adapter awaits
  * this before its first kernel; in Node (and in workers) a kernel compiles synchronously on first use, so calling it
  * is optional. Resolves to whether the SIMD module can be used.
  */
-export async function prepareSimdKernels(): Promise<boolean> {
+export async function prepareSimdKernels(options: PrepareOptions = {}): Promise<boolean> {
   for (const variant of ['plain', 'shared'] as const) {
     if (compiled[variant] !== undefined) continue;
     compiled[variant] = supported(variant) ? await WebAssembly.compile(bytesOf(variant)).catch(() => null) : null;
   }
+  const threads = options.threads ?? 1;
+  const backend = (options.backend ?? null) as WasmBackendLike | null;
+  const memory = backend ? heapMemory(backend) : undefined;
+  const shared = memory !== undefined && isShared(memory);
+  if (threads > 1 && memory !== undefined && shared && compiled.shared && !pools.has(memory)) {
+    try {
+      pools.set(memory, await createPool(compiled.shared, memory, threads - 1));
+    } catch {
+      // No workers (a sandbox without them, a CSP): the passes run on the calling thread.
+    }
+  }
   return compiled.plain != null || compiled.shared != null;
+}
+
+function isShared(memory: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+}
+
+/** Workers for this backend's heap (prepareWasmKernels with threads > 1 on a shared heap), or null. */
+export function poolFor(backend: WasmBackendLike): Pool | null {
+  if (!enabled || !poolsEnabled) return null;
+  const memory = heapMemory(backend);
+  return memory === undefined ? null : (pools.get(memory) ?? null);
+}
+
+let poolsEnabled = true;
+
+/** Test and benchmark switch: false runs every pass on the calling thread. Returns the previous value. */
+export function setPoolEnabled(on: boolean): boolean {
+  const old = poolsEnabled;
+  poolsEnabled = on;
+  return old;
+}
+
+/** Threads the SIMD passes use for this backend (1 without workers). */
+export function simdThreads(backend: WasmBackendLike): number {
+  const p = poolFor(backend);
+  return p === null ? 1 : p.size + 1;
+}
+
+/**
+ * Runs export `fn` once per argument list: the first here, the others on the backend's workers when it has them
+ * (otherwise one after the other here). The parts must be independent of each other.
+ */
+export function runParts(backend: WasmBackendLike, simd: SimdExports, fn: PoolExport, parts: number[][]): void {
+  const f = (simd as unknown as Record<string, (...a: number[]) => void>)[fn];
+  const pool = parts.length > 1 ? poolFor(backend) : null;
+  if (pool === null) {
+    for (const a of parts) f(...a);
+    return;
+  }
+  pool.run(fn, parts, (a) => f(...a));
 }
 
 function moduleFor(variant: Variant): WebAssembly.Module | null {
@@ -190,8 +260,7 @@ export function simdFor(backend: WasmBackendLike): SimdExports | null {
   if (memory === undefined) return null;
   const cached = instances.get(memory);
   if (cached !== undefined) return cached;
-  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-  const m = moduleFor(shared ? 'shared' : 'plain');
+  const m = moduleFor(isShared(memory) ? 'shared' : 'plain');
   if (m === null) return null;
   let exports: SimdExports | null;
   try {
@@ -224,6 +293,16 @@ export function setSimdEnabled(on: boolean): boolean {
 /** Whether the kernels run on the SIMD module for this backend (for benchmarks and diagnostics). */
 export function simdActive(backend: WasmBackendLike): boolean {
   return simdFor(backend) !== null;
+}
+
+/**
+ * Ranges of `n` units (samples, images, rows) for the threads the SIMD passes have: one range when there are no
+ * workers or when the call is small (under `minWork` values in all, `work` values a unit), so that waking a worker
+ * never costs more than it saves.
+ */
+export function partsFor(backend: WasmBackendLike, n: number, work: number, minWork = 1 << 16): [number, number][] {
+  const threads = n * work >= minWork ? simdThreads(backend) : 1;
+  return splitRange(n, threads);
 }
 
 /** Byte offset of a tensor's data on the heap. */

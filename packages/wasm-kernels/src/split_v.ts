@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ptr, simdFor } from './simd';
+import { partsFor, ptr, runParts, simdFor } from './simd';
 import type { KernelArgs } from './wasm';
 
 type Impl = (args: KernelArgs) => tf.TensorInfo[];
@@ -46,8 +46,19 @@ export function splitV(args: KernelArgs): tf.TensorInfo[] {
     // Each output is `outer` rows of its segment, one strided row copy (4-byte values: bits copied as they are).
     let off = 0;
     const src = ptr(backend, x);
+    const ranges = partsFor(backend, outer, row);
     lens.forEach((len, k) => {
-      if (len > 0) simd.copyRows(src + 4 * off, 4 * row, ptr(backend, outs[k]), 4 * len, 4 * len, outer);
+      const dst = ptr(backend, outs[k]);
+      // Rows are independent: with worker threads each copies a range of them.
+      const parts = ranges.map(([lo, hi]) => [
+        src + 4 * (off + lo * row),
+        4 * row,
+        dst + 4 * lo * len,
+        4 * len,
+        4 * len,
+        hi - lo,
+      ]);
+      if (len > 0) runParts(backend, simd, 'copyRows', parts);
       off += len;
     });
     return outs;

@@ -39,6 +39,7 @@ const EXPORTS = [
   'groupNormForward',
   'groupNormScratchBytes',
   'im2colT',
+  'sumRows64',
 ];
 
 describe('the SIMD module (assembly/kernels.ts)', () => {
@@ -108,9 +109,8 @@ describe('the SIMD module (assembly/kernels.ts)', () => {
         o(gamma),
         o(beta),
         o(dx),
-        o(dx + n),
-        o(dx + n + C),
-        o(dx + n + 2 * C),
+        o(dx + n), // dbias [B, C]
+        o(dx + n + B * C), // per-sample sums [B, 2C] float64
         B,
         P,
         C,
@@ -119,6 +119,7 @@ describe('the SIMD module (assembly/kernels.ts)', () => {
         1,
         o(scratch),
       );
+      k.sumRows64(o(dx + n + B * C), B, 2 * C, o(dx + n + 5 * B * C), C);
       const a = dx + 2 * n;
       k.adamUpdate(
         o(x),
@@ -142,8 +143,9 @@ describe('the SIMD module (assembly/kernels.ts)', () => {
       k.copyRows(o(x), 4 * 12, o(a + 300), 4 * 7, 4 * 5, 20);
       // x as [1, 5, 7, 1] → 3×3 valid → dy [1, 3, 5, 4]: dW [3, 3, 1, 4]
       k.filterGradSmallK(o(x), o(dy), o(a + 500), 1, 5, 7, 1, 3, 5, 4, 3, 3, 1, 1, 1, 1, 0, 0, o(scratch));
+      k.sumRows64(o(a + 500), 1, 36, o(a + 580), 36);
       // x as [C = 1, B = 1, 5, 7] → colT of a 3×3 stride-2 'same' conv [9, 3·4]; then a col2im of it onto [1, 5, 7, 1]
-      k.im2colT(o(x), o(a + 600), 1, 5, 7, 1, 3, 4, 3, 3, 2, 2, 1, 1, 1, 1, 0, 1);
+      k.im2colT(o(x), o(a + 600), 1, 5, 7, 1, 3, 4, 3, 3, 2, 2, 1, 1, 1, 1, 0, 1, 0, 9);
       k.col2imAdd(o(a + 600), o(a + 800), 1, 5, 7, 1, 3, 4, 3, 3, 2, 2, 1, 1);
       return new Uint8Array(k === kp ? plain.buffer : shared.buffer).slice(0, o(scratch));
     };
