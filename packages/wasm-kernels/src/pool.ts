@@ -201,8 +201,12 @@ export async function createPool(module: WebAssembly.Module, memory: WebAssembly
       for (let i = 0; i < jobs.length; i++) {
         const h = handles[i];
         const t0 = Date.now();
-        while (Atomics.load(h.ctrl, DONE) !== h.seq) {
-          if (blocking) Atomics.wait(h.ctrl, DONE, Atomics.load(h.ctrl, DONE), 1000);
+        for (;;) {
+          // Wait on the value just read: if the worker stores its "done" in between, the wait returns at once
+          // (a wait on a value read inside the call could miss that store and sleep its whole timeout).
+          const d = Atomics.load(h.ctrl, DONE);
+          if (d === h.seq) break;
+          if (blocking) Atomics.wait(h.ctrl, DONE, d, 1000);
           if (Date.now() - t0 > WAIT_LIMIT_MS) {
             throw new Error(`wasm kernel worker ${i} did not finish ${fn} in ${WAIT_LIMIT_MS} ms`);
           }

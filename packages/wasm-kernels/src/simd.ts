@@ -177,7 +177,9 @@ export async function prepareSimdKernels(options: PrepareOptions = {}): Promise<
     if (compiled[variant] !== undefined) continue;
     compiled[variant] = supported(variant) ? await WebAssembly.compile(bytesOf(variant)).catch(() => null) : null;
   }
-  const threads = options.threads ?? 1;
+  // SBM_WASM_SIMD_THREADS=N (Node) overrides the count the adapter passes: 1 keeps every pass on the calling thread.
+  const env = typeof process !== 'undefined' ? process.env?.SBM_WASM_SIMD_THREADS : undefined;
+  const threads = env !== undefined && /^[1-8]$/.test(env) ? Number(env) : (options.threads ?? 1);
   const backend = (options.backend ?? null) as WasmBackendLike | null;
   const memory = backend ? heapMemory(backend) : undefined;
   const shared = memory !== undefined && isShared(memory);
