@@ -81,6 +81,10 @@ async function main(): Promise<Record<string, unknown>> {
             : 'simd',
           // Whether @sbm/wasm-kernels ran on its SIMD module (compiled by initBackend) or its JavaScript loops.
           simdKernels: wasmKernels.simdActive(tf.backend() as unknown as Parameters<typeof wasmKernels.simdActive>[0]),
+          // Threads of those passes (the calling thread + workers over the shared heap).
+          simdThreads: wasmKernels.simdThreads(
+            tf.backend() as unknown as Parameters<typeof wasmKernels.simdThreads>[0],
+          ),
         }
       : {};
   return {

@@ -194,6 +194,7 @@ export async function run({ args, emit, log }) {
               wasmMultithread: r.wasmMultithread,
               wasmBuild: r.wasmBuild,
               simdKernels: r.simdKernels ?? null,
+              simdThreads: r.simdThreads ?? null,
             }
           : {}),
         crossOriginIsolated: r.crossOriginIsolated ?? null,
