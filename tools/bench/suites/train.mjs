@@ -342,7 +342,12 @@ async function alternating(s, opts, rounds, steps, emit, log) {
     const byThreads = Object.fromEntries(Object.entries(t.byThreads).map(([n, v]) => [n, v?.msPerStep ?? null]));
     const best = bestOf(byThreads);
     const m = await measure(s, 'scorenet', 'wasm', steps);
-    const row = { round: r, msPerStep: m.msPerStep, torch1: round(byThreads[1] ?? null, 2), torch2: round(byThreads[2] ?? null, 2) };
+    const row = {
+      round: r,
+      msPerStep: m.msPerStep,
+      torch1: round(byThreads[1] ?? null, 2),
+      torch2: round(byThreads[2] ?? null, 2),
+    };
     row.ratio_best = best.ms ? round(m.msPerStep / best.ms, 3) : null;
     per.push(row);
     emit({ suite: 'train', model: 'scorenet', batch: 64, backend: 'wasm', wasmThreads, ...row });
