@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { partsFor, ptr, runParts, simdFor } from './simd';
-import { type KernelArgs, channelsLastOnly, f32, free, runWasm, view } from './wasm';
+import { type KernelArgs, channelsLastOnly, f32, free, runWasm, view, guarded } from './wasm';
 
 /**
  * dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·sh + kh·dh − pt, ow·sw + kw·dw − pl, ci] · dy[b,oh,ow,co]
@@ -95,16 +95,10 @@ export function filterGradient(
       info.padInfo.left,
       ps + i * sb,
     ]);
-    try {
+    return guarded(backend, dw, [scratch, partials], () => {
       runParts(backend, simd, 'filterGradSmallK', parts);
       simd.sumRows64(ppart, B, KC, ptr(backend, dw), KC);
-    } catch (e) {
-      free(backend, dw);
-      throw e;
-    } finally {
-      free(backend, scratch, partials);
-    }
-    return dw;
+    });
   }
 
   // [B,H,W,C] → [C,B,H,W] on XNNPACK's transpose (C = 1 needs none: the layouts coincide).
@@ -206,13 +200,7 @@ function im2colT(
       r0,
       r1,
     ]);
-    try {
-      runParts(backend, simd, 'im2colT', parts);
-    } catch (e) {
-      free(backend, col);
-      throw e;
-    }
-    return col;
+    return guarded(backend, col, [], () => runParts(backend, simd, 'im2colT', parts));
   }
   const src = f32(backend, xT);
   const dst = f32(backend, col);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { maxColFloats } from './conv2d_backprop_filter';
 import { partsFor, ptr, runParts, simdFor } from './simd';
-import { type KernelArgs, type WasmBackendLike, channelsLastOnly, f32, free, runWasm, view } from './wasm';
+import { type KernelArgs, type WasmBackendLike, channelsLastOnly, f32, free, runWasm, view, guarded } from './wasm';
 
 /**
  * One output phase along one axis of the sub-pixel decomposition of a transposed convolution.
@@ -247,15 +247,7 @@ export function inputGradientGemm(
       pt,
       pl,
     ]);
-    try {
-      runParts(backend, simd, 'col2imAdd', parts);
-    } catch (e) {
-      free(backend, out);
-      throw e;
-    } finally {
-      free(backend, cols);
-    }
-    return out;
+    return guarded(backend, out, [cols], () => runParts(backend, simd, 'col2imAdd', parts));
   }
   const d = f32(backend, out);
   const c = f32(backend, cols);

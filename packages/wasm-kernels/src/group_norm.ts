@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { FUSED_GROUP_NORM, SbmError } from '@sbm/core';
 import { partsFor, ptr, runParts, simdFor } from './simd';
-import { type KernelArgs, f32, free, runWasm } from './wasm';
+import { type KernelArgs, f32, free, runWasm, guarded } from './wasm';
 
 export { FUSED_GROUP_NORM };
 
@@ -148,15 +148,7 @@ export function groupNormKernel(args: KernelArgs): tf.TensorInfo {
       swish ? 1 : 0,
       ps + i * sb,
     ]);
-    try {
-      runParts(backend, simd, 'groupNormForward', parts);
-    } catch (e) {
-      free(backend, out);
-      throw e;
-    } finally {
-      free(backend, scratch);
-    }
-    return out;
+    return guarded(backend, out, [scratch], () => runParts(backend, simd, 'groupNormForward', parts));
   }
   // Views after the last allocation (makeOutput may grow the heap).
   const xs = f32(backend, x);

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { FUSED_GROUP_NORM, FUSED_GROUP_NORM_GRAD, SbmError } from '@sbm/core';
 import { affineScratch, checkGroupNormArgs, groupAffine } from './group_norm';
 import { partsFor, ptr, runParts, simdFor } from './simd';
-import { type KernelArgs, f32, free, runWasm } from './wasm';
+import { type KernelArgs, f32, free, runWasm, guarded } from './wasm';
 
 export { FUSED_GROUP_NORM_GRAD };
 
@@ -67,17 +67,11 @@ export function groupNormGradKernel(args: KernelArgs): tf.TensorInfo[] {
       swish ? 1 : 0,
       ps + i * sb,
     ]);
-    try {
+    return guarded(backend, [dxInfo, dgInfo, dbInfo, dbiasInfo], [scratch, partials], () => {
       runParts(backend, simd, 'groupNormBackward', parts);
       simd.sumRows64(ppart, B, 2 * C, ptr(backend, dbInfo), C);
       simd.sumRows64(ppart + 8 * C, B, 2 * C, ptr(backend, dgInfo), C);
-    } catch (e) {
-      free(backend, dxInfo, dgInfo, dbInfo, dbiasInfo);
-      throw e;
-    } finally {
-      free(backend, scratch, partials);
-    }
-    return [dxInfo, dgInfo, dbInfo, dbiasInfo];
+    });
   }
   const P = H * W;
   const cpg = C / groups;

@@ -43,6 +43,27 @@ export function free(backend: WasmBackendLike, ...infos: tf.TensorInfo[]): void 
   for (const info of infos) backend.disposeData(info.dataId);
 }
 
+/**
+ * Runs `fn` and returns `outputs`; frees `temps` in every case and `outputs` too when `fn` throws, so that a failed
+ * kernel leaves nothing allocated.
+ */
+export function guarded<T extends tf.TensorInfo | tf.TensorInfo[]>(
+  backend: WasmBackendLike,
+  outputs: T,
+  temps: tf.TensorInfo[],
+  fn: () => void,
+): T {
+  try {
+    fn();
+  } catch (e) {
+    free(backend, ...(Array.isArray(outputs) ? outputs : [outputs]));
+    throw e;
+  } finally {
+    free(backend, ...temps);
+  }
+  return outputs;
+}
+
 /** A float32 view of a tensor's data on the wasm heap. Take views only after the last allocation (the heap may grow). */
 export function f32(backend: WasmBackendLike, info: tf.TensorInfo): Float32Array {
   if (info.dtype !== 'float32') {
