@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { SIMD_MODULE_PLAIN, SIMD_MODULE_SHARED } from './simd.generated';
 import { type Pool, type PoolExport, createPool, splitRange } from './pool';
 import type { WasmBackendLike } from './wasm';
@@ -153,6 +153,7 @@ function supported(variant: Variant): boolean {
 }
 
 const pools = new WeakMap<WebAssembly.Memory, Pool>();
+const startingPools = new WeakMap<WebAssembly.Memory, Promise<void>>();
 
 /** Options of prepareWasmKernels. */
 export interface PrepareOptions {
@@ -180,15 +181,24 @@ export async function prepareSimdKernels(options: PrepareOptions = {}): Promise<
   // SBM_WASM_SIMD_THREADS=N (Node) overrides the count the adapter passes: 1 keeps every pass on the calling thread.
   const env = typeof process !== 'undefined' ? process.env?.SBM_WASM_SIMD_THREADS : undefined;
   const threads = env !== undefined && /^[1-8]$/.test(env) ? Number(env) : (options.threads ?? 1);
-  const backend = (options.backend ?? null) as WasmBackendLike | null;
+  const backend = (options.backend ?? tf.findBackend('wasm') ?? null) as WasmBackendLike | null;
   const memory = backend ? heapMemory(backend) : undefined;
   const shared = memory !== undefined && isShared(memory);
   if (threads > 1 && memory !== undefined && shared && compiled.shared && !pools.has(memory)) {
-    try {
-      pools.set(memory, await createPool(compiled.shared, memory, threads - 1));
-    } catch {
-      // No workers (a sandbox without them, a CSP): the passes run on the calling thread.
+    // One start per heap, also when two callers prepare at once.
+    let starting = startingPools.get(memory);
+    if (starting === undefined) {
+      starting = createPool(compiled.shared, memory, threads - 1)
+        .then((pool) => {
+          pools.set(memory, pool);
+        })
+        .catch(() => {
+          // No workers (a sandbox without them, a CSP): the passes run on the calling thread.
+        })
+        .finally(() => startingPools.delete(memory));
+      startingPools.set(memory, starting);
     }
+    await starting;
   }
   return compiled.plain != null || compiled.shared != null;
 }
