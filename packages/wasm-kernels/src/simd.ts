@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { SbmError } from '@sbm/core';
 import { SIMD_MODULE_PLAIN, SIMD_MODULE_SHARED } from './simd.generated';
 import { type Pool, type PoolExport, createPool, splitRange } from './pool';
 import type { WasmBackendLike } from './wasm';
@@ -174,6 +175,18 @@ export interface PrepareOptions {
  * is optional. Resolves to whether the SIMD module can be used.
  */
 export async function prepareSimdKernels(options: PrepareOptions = {}): Promise<boolean> {
+  const t = options.threads;
+  if (t !== undefined && !(Number.isInteger(t) && t >= 1 && t <= 8)) {
+    throw new SbmError(
+      'INVALID_ARGUMENT',
+      `prepareWasmKernels: threads must be an integer from 1 to 8, got ${String(t)}`,
+      {
+        argument: 'threads',
+        expected: 'integer in [1, 8]',
+        received: t,
+      },
+    );
+  }
   for (const variant of ['plain', 'shared'] as const) {
     if (compiled[variant] !== undefined) continue;
     compiled[variant] = supported(variant) ? await WebAssembly.compile(bytesOf(variant)).catch(() => null) : null;

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { _internals } from '@sbm/wasm-kernels';
+import { isSbmError } from '@sbm/core';
+import { _internals, prepareWasmKernels } from '@sbm/wasm-kernels';
 // @ts-expect-error: a plain .mjs script without types
 import { render } from '../scripts/build-wasm.mjs';
 import { readFileSync } from 'node:fs';
@@ -61,6 +62,15 @@ describe('the SIMD module (assembly/kernels.ts)', () => {
       const ids = sectionIds(bytes);
       // No global (6), start (8), data (11) or data-count (12) section: nothing is written but what a call is given.
       for (const forbidden of [6, 8, 11, 12]) expect(ids, `${variant}: section ${forbidden}`).not.toContain(forbidden);
+    }
+  });
+
+  it('prepareWasmKernels: compiles the module; a bad thread count is an SbmError naming it', async () => {
+    expect(await prepareWasmKernels()).toBe(true);
+    for (const threads of [0, 1.5, 9, Number.NaN]) {
+      const err = await prepareWasmKernels({ threads }).catch((e: unknown) => e);
+      expect(isSbmError(err) && err.code, String(threads)).toBe('INVALID_ARGUMENT');
+      expect((err as Error).message).toMatch(/threads must be an integer from 1 to 8/);
     }
   });
 
