@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { partsFor, ptr, runParts, simdFor } from './simd';
-import type { KernelArgs } from './wasm';
+import { type KernelArgs, guarded } from './wasm';
 
 type Impl = (args: KernelArgs) => tf.TensorInfo;
 
@@ -36,20 +36,21 @@ export function concat(args: KernelArgs): tf.TensorInfo {
   const dst = ptr(backend, out);
   let off = 0;
   const ranges = partsFor(backend, outer, row);
-  nonEmpty.forEach((t, k) => {
-    const src = ptr(backend, t);
-    const at = dst + 4 * off;
-    // Rows are independent: with worker threads each copies a range of them.
-    const parts = ranges.map(([lo, hi]) => [
-      src + 4 * lo * lens[k],
-      4 * lens[k],
-      at + 4 * lo * row,
-      4 * row,
-      4 * lens[k],
-      hi - lo,
-    ]);
-    runParts(backend, simd, 'copyRows', parts);
-    off += lens[k];
-  });
-  return out;
+  return guarded(backend, out, [], () =>
+    nonEmpty.forEach((t, k) => {
+      const src = ptr(backend, t);
+      const at = dst + 4 * off;
+      // Rows are independent: with worker threads each copies a range of them.
+      const parts = ranges.map(([lo, hi]) => [
+        src + 4 * lo * lens[k],
+        4 * lens[k],
+        at + 4 * lo * row,
+        4 * row,
+        4 * lens[k],
+        hi - lo,
+      ]);
+      runParts(backend, simd, 'copyRows', parts);
+      off += lens[k];
+    }),
+  );
 }

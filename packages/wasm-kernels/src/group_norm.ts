@@ -115,8 +115,8 @@ export function affineScratch(C: number, groups: number) {
  * v = x + bias[b, c] (ScoreNet's time-embedding bias, added before the norm), μ_g, σ²_g over H, W and the channels
  * of group g, per sample, and act the identity or swish(u) = u·σ(u) (every ScoreNet / NCSN++ norm but the attention
  * block's is followed by swish). The composite form costs a transposing Mean, a rank-5 broadcasting Sub and, with
- * swish, a Sigmoid and a Mul on wasm; this is two passes over the heap with float64 statistics (plus the backend's
- * Sigmoid kernel and a product pass for swish).
+ * swish, a Sigmoid and a Mul on wasm; this is two passes over the heap with float64 statistics, on the SIMD module
+ * (sigmoid included) or, without it, in JavaScript (plus the backend's Sigmoid kernel and a product pass for swish).
  * Inputs: x [B, H, W, C], gamma [C], beta [C], bias [B, C] (optional); attrs: groups, eps, activation.
  */
 export function groupNormKernel(args: KernelArgs): tf.TensorInfo {

@@ -182,9 +182,10 @@ export async function createPool(module: WebAssembly.Module, memory: WebAssembly
       const index = POOL_EXPORTS.indexOf(fn);
       const jobs = parts.slice(1);
       if (jobs.length > handles.length) throw new Error(`pool: ${jobs.length} parts for ${handles.length} workers`);
+      // Checked before any worker starts: a call that throws has nothing still running behind it.
+      if (jobs.some((a) => a.length > MAX_ARGS)) throw new Error(`pool: ${fn} takes more than ${MAX_ARGS} arguments`);
       jobs.forEach((args, i) => {
         const h = handles[i];
-        if (args.length > MAX_ARGS) throw new Error(`pool: ${fn} takes more than ${MAX_ARGS} arguments`);
         h.args.set(args);
         h.ctrl[FN] = index;
         h.ctrl[NARGS] = args.length;
@@ -222,14 +223,12 @@ export async function createPool(module: WebAssembly.Module, memory: WebAssembly
   };
 }
 
-/** [lo, hi) ranges splitting 0 … n − 1 into at most `parts` pieces of at least `min` (rounded to `align`). */
-export function splitRange(n: number, parts: number, min = 1, align = 1): [number, number][] {
-  const k = Math.max(1, Math.min(parts, Math.floor(n / Math.max(min, 1)) || 1));
+/** Non-empty [lo, hi) ranges splitting 0 … n − 1 into at most `parts` nearly equal pieces. */
+export function splitRange(n: number, parts: number): [number, number][] {
+  const k = Math.max(1, Math.min(parts, n));
   const out: [number, number][] = [];
-  let lo = 0;
-  for (let i = 0; i < k; i++) {
-    let hi = i === k - 1 ? n : Math.round(((i + 1) * n) / k / align) * align;
-    hi = Math.min(n, Math.max(hi, lo));
+  for (let i = 0, lo = 0; i < k; i++) {
+    const hi = i === k - 1 ? n : Math.round(((i + 1) * n) / k);
     if (hi > lo) out.push([lo, hi]);
     lo = hi;
   }

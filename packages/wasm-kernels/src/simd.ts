@@ -4,8 +4,6 @@ import { SIMD_MODULE_PLAIN, SIMD_MODULE_SHARED } from './simd.generated';
 import { type Pool, type PoolExport, createPool, splitRange } from './pool';
 import type { WasmBackendLike } from './wasm';
 
-export { splitRange };
-
 /**
  * The SIMD module (assembly/kernels.ts, compiled by scripts/build-wasm.mjs): loops that are memory- or
  * arithmetic-bound in JavaScript, run as 128-bit wasm SIMD on the tensors where they lie. The module imports the
@@ -256,14 +254,19 @@ export function runParts(backend: WasmBackendLike, simd: SimdExports, fn: PoolEx
   pool.run(fn, parts, (a) => f(...a));
 }
 
+/** Builds whose synchronous compile was refused (a browser's main thread): not retried on every kernel call. */
+const syncRefused = new Set<Variant>();
+
 function moduleFor(variant: Variant): WebAssembly.Module | null {
   let m = compiled[variant];
   if (m === undefined) {
+    if (syncRefused.has(variant)) return null;
     try {
       m = supported(variant) ? new WebAssembly.Module(bytesOf(variant)) : null;
     } catch {
-      // e.g. a browser's main thread before prepareSimdKernels(): stay on the JavaScript kernels (and keep trying,
-      // so that a later prepareSimdKernels() takes effect).
+      // e.g. a browser's main thread before prepareSimdKernels(): stay on the JavaScript kernels until
+      // prepareSimdKernels() compiles the module asynchronously (it fills `compiled`, which is checked first).
+      syncRefused.add(variant);
       return null;
     }
     compiled[variant] = m;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { partsFor, ptr, runParts, simdFor } from './simd';
-import type { KernelArgs } from './wasm';
+import { type KernelArgs, guarded } from './wasm';
 
 type Impl = (args: KernelArgs) => tf.TensorInfo[];
 
@@ -47,21 +47,22 @@ export function splitV(args: KernelArgs): tf.TensorInfo[] {
     let off = 0;
     const src = ptr(backend, x);
     const ranges = partsFor(backend, outer, row);
-    lens.forEach((len, k) => {
-      const dst = ptr(backend, outs[k]);
-      // Rows are independent: with worker threads each copies a range of them.
-      const parts = ranges.map(([lo, hi]) => [
-        src + 4 * (off + lo * row),
-        4 * row,
-        dst + 4 * lo * len,
-        4 * len,
-        4 * len,
-        hi - lo,
-      ]);
-      if (len > 0) runParts(backend, simd, 'copyRows', parts);
-      off += len;
-    });
-    return outs;
+    return guarded(backend, outs, [], () =>
+      lens.forEach((len, k) => {
+        const dst = ptr(backend, outs[k]);
+        // Rows are independent: with worker threads each copies a range of them.
+        const parts = ranges.map(([lo, hi]) => [
+          src + 4 * (off + lo * row),
+          4 * row,
+          dst + 4 * lo * len,
+          4 * len,
+          4 * len,
+          hi - lo,
+        ]);
+        if (len > 0) runParts(backend, simd, 'copyRows', parts);
+        off += len;
+      }),
+    );
   }
   // Views after the last allocation (makeOutput may grow the heap).
   // Int32 views of float32 data: plain bit copies (no float conversion, NaN payloads kept).
